@@ -1,0 +1,3 @@
+from ifb1.cli import main
+
+main()

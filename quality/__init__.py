@@ -1,0 +1,1 @@
+"""ifb1.quality."""
