@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, str] = {
     "samples": "ifb1.samples.cli:samples",
     "delete": "ifb1.records.cli:delete",
     "audit": "ifb1.records.cli:audit",
+    "process": "ifb1.pipeline.cli:process",
 }
 
 

@@ -39,7 +39,6 @@ SLAP_FINGERS = {13: (2, 3, 4, 5), 14: (7, 8, 9, 10)}
 # Plain thumbs (11 right, 12 left) are the same fingers as rolled 1 and 6.
 PLAIN_THUMB_FINGER = {11: 1, 12: 6}
 
-_FORM_ID_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,31}$")
 _ORI_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")
 
 
@@ -171,8 +170,10 @@ def wsq_decode(data: bytes) -> tuple[np.ndarray, int]:
 
 
 def validate_form_id(form_id: str) -> str:
-    """Return ``form_id`` if it is safe as a control number and file name."""
-    if not isinstance(form_id, str) or not _FORM_ID_RE.fullmatch(form_id):
+    """Return ``form_id`` if it is a valid form id (safe as control number and file name)."""
+    from ifb1.barcode.ids import is_valid_form_id
+
+    if not is_valid_form_id(form_id):
         raise ValueError(f"form id {form_id!r} is not valid for export (4-32 of A-Z, 0-9 and '-', starting with a letter or digit)")
     return form_id
 
