@@ -29,6 +29,7 @@ All functions take a ``uint8`` 2-D image at 500 ppi and are free of hidden state
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -110,35 +111,252 @@ def tile_starts(n: int, size: int) -> np.ndarray:
 def tile_sums(values: np.ndarray, size: int) -> np.ndarray:
     """Sum ``values`` over ``size`` x ``size`` tiles from the top-left corner.
 
-    Partial tiles at the right/bottom edges are included.
+    Partial tiles at the right/bottom edges are included.  Integer and bool
+    values give exact int64 sums.
     """
-    rs = tile_starts(values.shape[0], size)
-    cs = tile_starts(values.shape[1], size)
-    return np.add.reduceat(np.add.reduceat(values, rs, axis=0), cs, axis=1)
+    v = np.asarray(values)
+    if v.dtype == bool:
+        v = v.view(np.uint8)
+    if np.issubdtype(v.dtype, np.integer):
+        return _tile_total(v, size)
+    rs = tile_starts(v.shape[0], size)
+    cs = tile_starts(v.shape[1], size)
+    return np.add.reduceat(np.add.reduceat(v, rs, axis=0), cs, axis=1)
 
 
 def tile_moments(image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact per-tile pixel count, sum and sum of squares of a uint8 image.
 
-    Tiles of ``size`` from the top-left corner, partial tiles included; uses
-    OpenCV integral images (exact: integers below 2**53).
+    Tiles of ``size`` from the top-left corner, partial tiles included.  The
+    sums are exact integers returned as float64 (all below 2**53).
+    """
+    img = as_gray_u8(image)
+    sums, sqs = _strip_sums(img, size, moments=True, gradients=False)[:2]
+    return _tile_counts(img.shape, size), sums.astype(np.float64), sqs.astype(np.float64)
+
+
+def _tile_counts(shape: tuple[int, int], size: int) -> np.ndarray:
+    h, w = shape
+    ys = np.append(tile_starts(h, size), h)
+    xs = np.append(tile_starts(w, size), w)
+    return (np.diff(ys)[:, None] * np.diff(xs)[None, :]).astype(np.float64)
+
+
+#: Pixels per strip in :func:`_strip_sums`: small temporaries stay in cache and
+#: are reused by the allocator (whole-image temporaries cost page faults on
+#: every call, which dominated the run time on the benchmark machine).
+_STRIP_PIXELS = 1 << 16
+
+
+def _strip_sums(img: np.ndarray, size: int, *, moments: bool, gradients: bool) -> list[np.ndarray]:
+    """Exact int64 per-tile sums, computed over strips of whole tile rows.
+
+    Returns ``[sum, sum of squares]`` when ``moments`` then ``[gxx, gyy, gxy]``
+    when ``gradients`` (see :func:`gradient_tile_sums`).  Tiles never straddle
+    a strip, so the in-tile gradients are unaffected by the strips.
+    """
+    h, w = img.shape
+    nr, nc = -(-h // size), -(-w // size)
+    nout = 2 * moments + 3 * gradients
+    out = [np.zeros((nr, nc), np.int64) for _ in range(nout)]
+    if nr == 0 or nc == 0:
+        return out
+    step = size * max(1, _STRIP_PIXELS // (size * max(w, 1)))
+    for y0 in range(0, h, step):
+        y1 = min(h, y0 + step)
+        t0, t1 = y0 // size, -(-y1 // size)
+        strip = img[y0:y1]
+        v = strip.astype(np.float32)
+        res = []
+        if moments:
+            res.append(_tile_total(strip, size))
+            res.append(_tile_total_f32(np.multiply(v, v), size))
+        if gradients:
+            dx = tile_difference(v, size, 1)
+            dy = tile_difference(v, size, 0)
+            res.append(_tile_total_f32(np.multiply(dx, dx), size))
+            res.append(_tile_total_f32(np.multiply(dy, dy), size))
+            res.append(_tile_total_f32(np.multiply(dx, dy, out=dx), size))
+        for o, r in zip(out, res):
+            o[t0:t1] = r
+    return out
+
+
+def _padded(values: np.ndarray, size: int) -> np.ndarray:
+    """``values`` zero-padded at the bottom/right to a multiple of ``size`` (C-contiguous)."""
+    h, w = values.shape
+    ph, pw = -h % size, -w % size
+    if not ph and not pw:
+        return np.ascontiguousarray(values)
+    out = np.zeros((h + ph, w + pw), dtype=values.dtype)
+    out[:h, :w] = values
+    return out
+
+
+def _tile_total(values: np.ndarray, size: int) -> np.ndarray:
+    """Exact int64 sums of integer ``values`` over ``size`` tiles from the top-left, partial tiles included."""
+    import cv2
+
+    p = _padded(values, size)
+    nr, nc = p.shape[0] // size, p.shape[1] // size
+    if nr == 0 or nc == 0:
+        return np.zeros((nr, nc), np.int64)
+    if p.dtype == np.uint8 and size <= 2**23:
+        # row segments (contiguous) by OpenCV, then the rows of each tile
+        rows = cv2.reduce(p.reshape(-1, size), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
+    else:
+        rows = p.reshape(-1, size).sum(axis=1, dtype=np.int64)
+    return rows.reshape(nr, size, nc).sum(axis=1, dtype=np.int64)
+
+
+def _tile_total_f32(values: np.ndarray, size: int) -> np.ndarray:
+    """Exact int64 tile sums of float32 ``values`` that are integers below 2**24 in magnitude.
+
+    float32 holds such integers exactly; the sums are taken in float64
+    (exact below 2**53).
     """
     import cv2
 
-    h, w = image.shape
-    s, sq = cv2.integral2(image, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F)
-    ys = np.append(tile_starts(h, size), h)
-    xs = np.append(tile_starts(w, size), w)
-
-    def box(t: np.ndarray) -> np.ndarray:
-        g = t[np.ix_(ys, xs)]
-        return g[1:, 1:] - g[:-1, 1:] - g[1:, :-1] + g[:-1, :-1]
-
-    cnt = np.diff(ys)[:, None] * np.diff(xs)[None, :]
-    return cnt.astype(np.float64), box(s), box(sq)
+    p = _padded(values, size)
+    nr, nc = p.shape[0] // size, p.shape[1] // size
+    if nr == 0 or nc == 0:
+        return np.zeros((nr, nc), np.int64)
+    rows = cv2.reduce(p.reshape(-1, size), 1, cv2.REDUCE_SUM, dtype=cv2.CV_64F)
+    return rows.reshape(nr, size, nc).sum(axis=1).astype(np.int64)
 
 
-def segmentation_tile_mask(image: np.ndarray, *, blksze: int, thresh: float = 0.1) -> np.ndarray:
+def tile_difference(image: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Twice the centred-difference gradient inside each tile, for all tiles at once.
+
+    Equivalent to :func:`doubled_gradient` applied to every ``size`` x ``size``
+    tile (from the top-left corner, partial tiles included): interior pixels
+    take ``v[i+1] - v[i-1]`` of the whole image, the first/last pixel of each
+    tile the doubled one-sided difference inside the tile, and a tile one
+    pixel wide along ``axis`` gives 0.  Returned as float32 holding the exact
+    integers (|d| <= 510).
+
+    Parameters
+    ----------
+    image : np.ndarray
+        2-D uint8 image (or its float32 copy).
+    size : int
+        Tile side.
+    axis : int
+        1 for the x (column) direction, 0 for y.
+    """
+    v = np.ascontiguousarray(image, dtype=np.float32)
+    d = np.empty(v.shape, np.float32)
+    n = v.shape[axis]
+    # views with the tiles along their own axis: (k, size, w) for y, (h, k, size) for x
+    if axis == 0:
+        if n >= 3:
+            np.subtract(v[2:], v[:-2], out=d[1:-1])
+
+        def tiles(a, t0, t1, width):
+            return a[t0:t1].reshape(-1, width, a.shape[1]).transpose(0, 2, 1)
+    else:
+        if n >= 3:
+            np.subtract(v[:, 2:], v[:, :-2], out=d[:, 1:-1])
+
+        def tiles(a, t0, t1, width):
+            return a[:, t0:t1].reshape(a.shape[0], -1, width)
+
+    full = (n // size) * size
+    for t0, t1 in ((0, full), (full, n)):
+        # the complete tiles at once, then the partial one
+        if t1 <= t0:
+            continue
+        width = min(size, t1 - t0)
+        vv, dd = tiles(v, t0, t1, width), tiles(d, t0, t1, width)
+        if not np.may_share_memory(dd, d):  # reshape must give a view to write through
+            raise AssertionError("tile view is a copy")
+        if width == 1:
+            dd[...] = 0
+            continue
+        np.subtract(vv[..., 1], vv[..., 0], out=dd[..., 0])
+        dd[..., 0] *= 2
+        np.subtract(vv[..., -1], vv[..., -2], out=dd[..., -1])
+        dd[..., -1] *= 2
+    return d
+
+
+def gradient_tile_sums(image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact per-tile sums of ``dx*dx``, ``dy*dy`` and ``dx*dy`` (int64).
+
+    ``dx``, ``dy`` are :func:`tile_difference` (doubled centred differences
+    inside each ``size`` tile from the top-left corner, partial tiles
+    included), so for a stack of full tiles ``sums / (4 * size * size)`` are
+    NFIQ 2's ``covcoef`` values (see :func:`block_covariance`).  The products
+    (<= 510**2) are exact in float32.
+    """
+    gxx, gyy, gxy = _strip_sums(as_gray_u8(image), size, moments=False, gradients=True)
+    return gxx, gyy, gxy
+
+
+@dataclass(frozen=True)
+class TileStats:
+    """Exact statistics of the ``size`` x ``size`` tiles from the top-left corner.
+
+    The same 32 x 32 tiling (partial tiles at the right/bottom included) is
+    used by NFIQ 2's contrast (``MMB``), ``ridgesegment``, OCL (full tiles
+    only) and the ROI coherence; :func:`ifb1.quality.features.analyse_native`
+    computes it once with :func:`tile_stats` and passes it to each.
+
+    Attributes
+    ----------
+    size : int
+        Tile side in pixels.
+    shape : tuple of int
+        Shape of the image.
+    count, sums, sqsums : np.ndarray
+        float64 per tile: pixel count, sum and sum of squares of the grey values.
+    gxx, gyy, gxy : np.ndarray
+        int64 per tile: sums of ``dx*dx``, ``dy*dy``, ``dx*dy`` of the doubled
+        centred differences inside the tile (:func:`gradient_tile_sums`).
+    """
+
+    size: int
+    shape: tuple[int, int]
+    count: np.ndarray
+    sums: np.ndarray
+    sqsums: np.ndarray
+    gxx: np.ndarray
+    gyy: np.ndarray
+    gxy: np.ndarray
+
+    @property
+    def full(self) -> tuple[int, int]:
+        """Numbers of complete tile rows and columns."""
+        return self.shape[0] // self.size, self.shape[1] // self.size
+
+    def matches(self, image: np.ndarray, size: int) -> bool:
+        """True when these statistics describe an image of ``image``'s shape tiled by ``size``."""
+        return self.size == size and self.shape == tuple(image.shape)
+
+
+def tile_stats(image: np.ndarray, size: int = 32) -> TileStats:
+    """Compute :class:`TileStats` of a 2-D uint8 image (one pass per statistic).
+
+    Parameters
+    ----------
+    image : np.ndarray
+        2-D uint8 image.
+    size : int
+        Tile side (32 for every NFIQ 2.3 measure that uses this tiling).
+
+    Returns
+    -------
+    TileStats
+    """
+    img = as_gray_u8(image)
+    sums, sqs, gxx, gyy, gxy = _strip_sums(img, size, moments=True, gradients=True)
+    cnt = _tile_counts(img.shape, size)
+    sums, sqs = sums.astype(np.float64), sqs.astype(np.float64)
+    return TileStats(int(size), (int(img.shape[0]), int(img.shape[1])), cnt, sums, sqs, gxx, gyy, gxy)
+
+
+def segmentation_tile_mask(image: np.ndarray, *, blksze: int, thresh: float = 0.1,
+                           tiles: TileStats | None = None) -> np.ndarray:
     """NFIQ 2 ``ridgesegment`` foreground mask, one value per tile.
 
     The image is normalised to zero mean and unit (population) standard
@@ -154,6 +372,8 @@ def segmentation_tile_mask(image: np.ndarray, *, blksze: int, thresh: float = 0.
         Tile size in pixels (32 in NFIQ 2.3).
     thresh : float
         Standard-deviation threshold relative to the image's (0.1 in NFIQ 2).
+    tiles : TileStats, optional
+        Precomputed statistics of ``image`` with ``size == blksze``.
 
     Returns
     -------
@@ -161,7 +381,10 @@ def segmentation_tile_mask(image: np.ndarray, *, blksze: int, thresh: float = 0.
         Boolean array of shape ``(ceil(h/blksze), ceil(w/blksze))``; all False
         for a uniform image (NFIQ 2 divides by a zero deviation there).
     """
-    cnt, sums, sqs = tile_moments(image, blksze)
+    if tiles is not None and tiles.matches(image, blksze):
+        cnt, sums, sqs = tiles.count, tiles.sums, tiles.sqsums
+    else:
+        cnt, sums, sqs = tile_moments(image, blksze)
     n = float(image.size)
     s = float(sums.sum())
     ss = float(sqs.sum())
@@ -225,14 +448,15 @@ class OffsetGrid:
         win = np.lib.stride_tricks.sliding_window_view(src, (w, w))
         return win[: self.nr * b : b, : self.nc * b : b][: self.nr, : self.nc]
 
-    def foreground(self, image: np.ndarray, *, thresh: float = 0.1) -> np.ndarray:
+    def foreground(self, image: np.ndarray, *, thresh: float = 0.1, tiles: TileStats | None = None) -> np.ndarray:
         """NFIQ 2 ``allfun`` of the ``ridgesegment`` mask over each block.
 
         A block is foreground when every mask pixel inside it is set.  The
         segmentation uses tiles of ``blk`` from the image corner, so each block
-        (shifted by ``off``) overlaps a 2 x 2 group of tiles.
+        (shifted by ``off``) overlaps a 2 x 2 group of tiles.  ``tiles``:
+        precomputed :class:`TileStats` of ``image`` with ``size == blk``.
         """
-        tiles = segmentation_tile_mask(image, blksze=self.blk, thresh=thresh)
+        tiles = segmentation_tile_mask(image, blksze=self.blk, thresh=thresh, tiles=tiles)
         if self.count == 0:
             return np.zeros((self.nr, self.nc), dtype=bool)
         o, b = self.off, self.blk
@@ -308,9 +532,28 @@ def ridge_orientation(blocks: np.ndarray) -> np.ndarray:
         perpendicular to the ridge flow.
     """
     a, b, c = block_covariance(blocks)
+    return _orientation(a, b, c)
+
+
+def _orientation(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     temp = a - b
     denom = (c * c + temp * temp) + np.finfo(np.float64).eps
     return np.arctan2(c / denom, temp / denom) / 2.0
+
+
+def grid_orientation(image: np.ndarray, grid: OffsetGrid) -> np.ndarray:
+    """:func:`ridge_orientation` of every block of ``grid`` (``(nr, nc)`` radians).
+
+    Computed from whole-image differences (:func:`gradient_tile_sums` on the
+    region the blocks cover) instead of per-block copies; identical values.
+    """
+    img = as_gray_u8(image)
+    if grid.count == 0:
+        return np.zeros((grid.nr, grid.nc))
+    o, b = grid.off, grid.blk
+    gxx, gyy, gxy = gradient_tile_sums(img[o : o + grid.nr * b, o : o + grid.nc * b], b)
+    n = 4.0 * b * b
+    return _orientation(gxx / n, gyy / n, gxy / n)
 
 
 _AB_BITS = 10
@@ -370,17 +613,33 @@ def rotated_samples(
     xs = np.arange(cols[0], cols[1], dtype=np.float64)
     rd = _AB_SCALE // 2
     # per-column deltas and per-row bases, each rounded to int as OpenCV does
-    adelta = np.rint(i0[:, None] * xs[None, :] * _AB_SCALE).astype(np.int64)
-    bdelta = np.rint(i3[:, None] * xs[None, :] * _AB_SCALE).astype(np.int64)
-    x0 = np.rint((i1[:, None] * ys[None, :] + i2[:, None]) * _AB_SCALE).astype(np.int64) + rd
-    y0 = np.rint((i4[:, None] * ys[None, :] + i5[:, None]) * _AB_SCALE).astype(np.int64) + rd
-    sx = (x0[:, :, None] + adelta[:, None, :]) >> _AB_BITS
-    sy = (y0[:, :, None] + bdelta[:, None, :]) >> _AB_BITS
+    # (int32 is ample: |coordinate| * 1024 stays far below 2**31)
+    adelta = np.rint(i0[:, None] * xs[None, :] * _AB_SCALE).astype(np.int32)
+    bdelta = np.rint(i3[:, None] * xs[None, :] * _AB_SCALE).astype(np.int32)
+    x0 = np.rint((i1[:, None] * ys[None, :] + i2[:, None]) * _AB_SCALE).astype(np.int32) + rd
+    y0 = np.rint((i4[:, None] * ys[None, :] + i5[:, None]) * _AB_SCALE).astype(np.int32) + rd
+    sx = np.add(x0[:, :, None], adelta[:, None, :])
+    sx >>= _AB_BITS
+    sy = np.add(y0[:, :, None], bdelta[:, None, :])
+    sy >>= _AB_BITS
+    flat = np.ascontiguousarray(src).reshape(-1)
+    # the row and column terms separate, so each block's extreme source
+    # coordinates are cheap; when every block stays inside its window no
+    # per-pixel bounds test is needed
+    lo_x = (x0.min(axis=1) + adelta.min(axis=1)) >> _AB_BITS if n else np.zeros(0, np.int32)
+    hi_x = (x0.max(axis=1) + adelta.max(axis=1)) >> _AB_BITS if n else np.zeros(0, np.int32)
+    lo_y = (y0.min(axis=1) + bdelta.min(axis=1)) >> _AB_BITS if n else np.zeros(0, np.int32)
+    hi_y = (y0.max(axis=1) + bdelta.max(axis=1)) >> _AB_BITS if n else np.zeros(0, np.int32)
+    base = (np.arange(n, dtype=np.int64) * (ssize * ssize))[:, None, None]
+    if n == 0 or ((lo_x >= 0) & (hi_x < ssize) & (lo_y >= 0) & (hi_y < ssize)).all():
+        idx = sy.astype(np.int64)
+        idx *= ssize
+        idx += sx
+        idx += base
+        return flat[idx]
     inside = (sx >= 0) & (sx < ssize) & (sy >= 0) & (sy < ssize)
-    flat = src.reshape(n, -1)
-    idx = np.where(inside, sy * ssize + sx, 0)
-    out = np.take_along_axis(flat, idx.reshape(n, -1), axis=1).reshape(idx.shape)
-    return np.where(inside, out, 0).astype(np.uint8)
+    idx = np.where(inside, sy.astype(np.int64) * ssize + sx, 0) + base
+    return np.where(inside, flat[idx], 0).astype(np.uint8)
 
 
 def ridge_valley_structure(v2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ifb1.quality.blocks import as_gray_u8, tile_moments
+from ifb1.quality.blocks import TileStats, as_gray_u8, tile_moments
 
 MMB_BLOCK = 32
 
@@ -41,13 +41,15 @@ class ContrastResult:
     sigma: float
 
 
-def contrast(image: np.ndarray) -> ContrastResult:
+def contrast(image: np.ndarray, *, tiles: TileStats | None = None) -> ContrastResult:
     """Compute ``Mu``, ``MMB`` and sigma as NFIQ 2.3 does.
 
     Parameters
     ----------
     image : np.ndarray
         2-D uint8 image at 500 ppi (already cropped of its near-white frame).
+    tiles : TileStats, optional
+        Precomputed 32 x 32 tile statistics of ``image`` (:func:`ifb1.quality.blocks.tile_stats`).
 
     Returns
     -------
@@ -58,7 +60,10 @@ def contrast(image: np.ndarray) -> ContrastResult:
     if img.size == 0:
         nan = float("nan")
         return ContrastResult(nan, nan, nan)
-    cnt, sums, sqs = tile_moments(img, MMB_BLOCK)
+    if tiles is not None and tiles.matches(img, MMB_BLOCK):
+        cnt, sums, sqs = tiles.count, tiles.sums, tiles.sqsums
+    else:
+        cnt, sums, sqs = tile_moments(img, MMB_BLOCK)
     n = float(img.size)
     s = float(sums.sum())
     ss = float(sqs.sum())

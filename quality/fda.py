@@ -51,6 +51,8 @@ def fda_block_values(image: np.ndarray, *, grid: OffsetGrid | None = None, fg: n
         Precomputed 32-px :class:`OffsetGrid`, its foreground mask and block
         orientations (shared with LCS/RVUP by :mod:`ifb1.quality.features`).
     """
+    import cv2
+
     img = as_gray_u8(image)
     g = grid if grid is not None else OffsetGrid(img.shape, blk=FDA_BLOCK)
     if g.count == 0:
@@ -67,14 +69,17 @@ def fda_block_values(image: np.ndarray, *, grid: OffsetGrid | None = None, fg: n
     win = g.windows(img, extra=2)[f]
     c = (g.blk + 2 * g.off) // 2
     patch = rotated_samples(win, ang + np.pi / 2, rows=(c - 16, c + 16), cols=(c - 8, c + 8))
-    t = patch.astype(np.float64).mean(axis=2)
+    # row means of the patch: exact integer sums (OpenCV) / 16, as numpy's mean gives
+    n_blk, prow, pcol = patch.shape
+    t = cv2.reduce(patch.reshape(n_blk * prow, pcol), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
+    t = t.reshape(n_blk, prow) / float(pcol)
     amp = np.abs(np.fft.fft(t, axis=1))[:, 1:]
     k = np.argmax(amp, axis=1)
     n = amp.shape[1]
     denom = amp[:, : n // 2].sum(axis=1)
     rows = np.arange(amp.shape[0])
-    km = np.clip(k - 1, 0, n - 1)
-    kp = np.clip(k + 1, 0, n - 1)
+    km = np.maximum(k - 1, 0)
+    kp = np.minimum(k + 1, n - 1)
     val = (amp[rows, k] + 0.3 * (amp[rows, km] + amp[rows, kp])) / np.where(denom != 0, denom, np.nan)
     return np.where((k == 0) | (k + 1 >= n), 1.0, val)
 

@@ -108,8 +108,10 @@ class NativeResult:
     shape : tuple of int
         Shape of the measured image.
     timings_ms : dict
-        Wall time per module in milliseconds (``grid``: segmentation and
-        block orientations shared by FDA, LCS, RVUP and OF).
+        Wall time per module in milliseconds (``tiles``: the 32 x 32 tile
+        statistics shared by contrast, ROI, OCL and the segmentation;
+        ``grid``: segmentation and block orientations shared by FDA, LCS,
+        RVUP and OF).
     roi_mask : np.ndarray
         The ROI of :mod:`ifb1.quality.roi` in measured-image coordinates.
     """
@@ -144,7 +146,14 @@ def analyse_native(image: np.ndarray, *, params: NativeParams = NativeParams()) 
     """
     from time import perf_counter
 
-    from ifb1.quality.blocks import OffsetGrid, as_gray_u8, histogram_features, remove_near_white_frame, ridge_orientation
+    from ifb1.quality.blocks import (
+        OffsetGrid,
+        as_gray_u8,
+        grid_orientation,
+        histogram_features,
+        remove_near_white_frame,
+        tile_stats,
+    )
     from ifb1.quality.contrast import contrast
     from ifb1.quality.fda import FDA_BLOCK, FDA_LIMITS, fda_block_values
     from ifb1.quality.lcs import LCS_LIMITS, lcs_block_values
@@ -163,27 +172,33 @@ def analyse_native(image: np.ndarray, *, params: NativeParams = NativeParams()) 
     feats: dict[str, float] = {}
     samples: dict[str, int] = {}
 
+    # the 32 x 32 tiling from the corner is shared by contrast, ROI coherence,
+    # OCL and ridgesegment: moments and gradient sums computed once
     t0 = perf_counter()
-    c = contrast(img)
+    tiles = tile_stats(img, 32)
+    t["tiles"] = perf_counter() - t0
+
+    t0 = perf_counter()
+    c = contrast(img, tiles=tiles)
     feats.update({"MMB": c.mmb, "Mu": c.mu})
     t["contrast"] = perf_counter() - t0
 
     t0 = perf_counter()
     r = roi(img)
-    feats.update(roi_features(img, r))
+    feats.update(roi_features(img, r, tiles=tiles))
     t["roi"] = perf_counter() - t0
 
     t0 = perf_counter()
-    v = ocl_block_values(img)
+    v = ocl_block_values(img, tiles=tiles)
     samples["OCL"] = int(v.size)
     feats.update(histogram_features("OCL_Bin10_", v, OCL_LIMITS))
     t["ocl"] = perf_counter() - t0
 
-    # FDA, LCS and RVUP share the 32-px slanted-block grid, mask and orientation
+    # FDA, LCS, RVUP and OF share the 32-px slanted-block grid, mask and orientation
     t0 = perf_counter()
     grid = OffsetGrid(img.shape, blk=FDA_BLOCK)
-    fg = grid.foreground(img) if grid.count else np.zeros((grid.nr, grid.nc), bool)
-    orient = ridge_orientation(grid.blocks(img)) if grid.count else np.zeros(fg.shape)
+    fg = grid.foreground(img, tiles=tiles) if grid.count else np.zeros((grid.nr, grid.nc), bool)
+    orient = grid_orientation(img, grid)
     t["grid"] = perf_counter() - t0
     for name, fn, limits in (("FDA", fda_block_values, FDA_LIMITS), ("LCS", lcs_block_values, LCS_LIMITS),
                              ("RVUP", rvup_block_values, RVUP_LIMITS), ("OF", of_block_values, OF_LIMITS)):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ifb1.quality.blocks import as_gray_u8, block_covariance, histogram_features
+from ifb1.quality.blocks import TileStats, as_gray_u8, block_covariance, gradient_tile_sums, histogram_features
 
 OCL_BLOCK = 32
 OCL_LIMITS = (0.337, 0.479, 0.579, 0.655, 0.716, 0.766, 0.81, 0.852, 0.898)
@@ -38,7 +38,10 @@ def ocl_of_blocks(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     valid : np.ndarray
         False where the largest eigenvalue is 0 (NFIQ 2 skips those blocks).
     """
-    a, b, c = block_covariance(blocks)
+    return _ocl(*block_covariance(blocks))
+
+
+def _ocl(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     root = np.sqrt((a - b) ** 2 + 4 * c * c)
     emax = ((a + b) + root) / 2.0
     emin = ((a + b) - root) / 2.0
@@ -47,14 +50,22 @@ def ocl_of_blocks(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ocl, valid
 
 
-def ocl_block_values(image: np.ndarray) -> np.ndarray:
-    """OCL of every full 32 x 32 tile with a defined value, in raster order."""
+def ocl_block_values(image: np.ndarray, *, tiles: TileStats | None = None) -> np.ndarray:
+    """OCL of every full 32 x 32 tile with a defined value, in raster order.
+
+    ``tiles``: precomputed 32 x 32 :class:`~ifb1.quality.blocks.TileStats` of ``image``.
+    """
     img = as_gray_u8(image)
     nr, nc = img.shape[0] // OCL_BLOCK, img.shape[1] // OCL_BLOCK
     if nr == 0 or nc == 0:
         return np.zeros(0)
-    blocks = img[: nr * OCL_BLOCK, : nc * OCL_BLOCK].reshape(nr, OCL_BLOCK, nc, OCL_BLOCK)
-    ocl, valid = ocl_of_blocks(blocks.transpose(0, 2, 1, 3))
+    if tiles is not None and tiles.matches(img, OCL_BLOCK):
+        gxx, gyy, gxy = tiles.gxx[:nr, :nc], tiles.gyy[:nr, :nc], tiles.gxy[:nr, :nc]
+    else:
+        gxx, gyy, gxy = gradient_tile_sums(img[: nr * OCL_BLOCK, : nc * OCL_BLOCK], OCL_BLOCK)
+    # the same exact integer sums as block_covariance, divided the same way
+    n = 4.0 * OCL_BLOCK * OCL_BLOCK
+    ocl, valid = _ocl(gxx / n, gyy / n, gxy / n)
     return ocl[valid]
 
 

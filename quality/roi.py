@@ -21,16 +21,18 @@ blocks (0 when there is none).
 Units: grey levels (area mean), pixels (foreground count), unitless
 (coherence).  Reference: NIST NFIQ 2.3, ``usnistgov/NFIQ2``.  OpenCV's
 ``GaussianBlur`` (default ``BORDER_REFLECT_101``, sigma from the kernel size)
-and ``threshold(THRESH_OTSU)`` are called directly.
+is reproduced bit-exactly by :func:`gaussian_blur_u8` (faster), and
+``threshold(THRESH_OTSU)`` is called directly.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
-from ifb1.quality.blocks import doubled_gradient, as_gray_u8, tile_starts, tile_sums
+from ifb1.quality.blocks import TileStats, as_gray_u8, gradient_tile_sums, tile_sums
 
 ROI_BLOCK = 32
 
@@ -57,14 +59,109 @@ class RoiResult:
     block_mask: np.ndarray
 
 
-def _fill_holes(fg: np.ndarray) -> np.ndarray:
-    """Fill background components not 4-connected to the image border."""
+@functools.lru_cache(maxsize=8)
+def _fixed_point_kernel(ksize: int) -> np.ndarray | None:
+    """OpenCV's bit-exact 8-bit Gaussian kernel for ``ksize`` (sigma from the size).
+
+    For 8-bit images ``cv::GaussianBlur`` uses integer taps in units of 1/256
+    (summing to 256) in both passes and rounds ``(sum + 2**15) >> 16``.  The
+    taps are read back from OpenCV itself: blurring a line of 255s gives
+    ``round(255 k / 256) = k`` for every tap ``k < 128``.  Returned as float32
+    ``k / 256`` with the zero tails trimmed, or None when the read-back is not
+    a valid symmetric kernel (then :func:`gaussian_blur_u8` calls OpenCV).
+    Cached: it is a constant of the installed OpenCV.
+    """
     import cv2
 
-    bg = np.pad((~fg).astype(np.uint8), 1, constant_values=1)
-    # flood the background from the outside; what stays unreached is a hole
-    cv2.floodFill(bg, None, (0, 0), 2, flags=4)
-    return bg[1:-1, 1:-1] != 2
+    n = 2 * ksize + 8
+    c = n // 2
+    line = np.zeros((n, n), np.uint8)
+    line[:, c] = 255
+    kx = cv2.GaussianBlur(line, (ksize, ksize), 0.0)[c].astype(np.int64)
+    ky = cv2.GaussianBlur(np.ascontiguousarray(line.T), (ksize, ksize), 0.0)[:, c].astype(np.int64)
+    if kx.sum() != 256 or kx.max() >= 128 or not np.array_equal(kx, ky):
+        return None
+    nz = np.flatnonzero(kx)
+    r = int(max(c - nz[0], nz[-1] - c))
+    k = kx[c - r : c + r + 1]
+    if not np.array_equal(k, k[::-1]):
+        return None
+    return (k / 256.0).astype(np.float32)
+
+
+def gaussian_blur_u8(image: np.ndarray, ksize: int) -> np.ndarray:
+    """``cv2.GaussianBlur(image, (ksize, ksize), 0)`` of a uint8 image, bit-exact but faster.
+
+    OpenCV's 8-bit Gaussian blur is an exact integer filter (taps in 1/256,
+    rounding half up at the end).  The same integers are summed here with a
+    float32 ``sepFilter2D`` (all partial sums are multiples of 2**-16 below
+    256, so float32 holds them exactly) over the non-zero taps only, and
+    truncating ``x + 0.5`` reproduces the rounding.  About 3x faster for the
+    91 x 91 blur of the ROI.  Border ``BORDER_REFLECT_101`` as OpenCV's default.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        2-D uint8 image.
+    ksize : int
+        Odd kernel size.
+
+    Returns
+    -------
+    np.ndarray
+        uint8 image equal to ``cv2.GaussianBlur(image, (ksize, ksize), 0.0)``.
+    """
+    img = as_gray_u8(image)
+    out = img.copy()
+    _blur_in_place(out, ksize)
+    return out
+
+
+def _blur_in_place(image: np.ndarray, ksize: int, buf: np.ndarray | None = None) -> np.ndarray | None:
+    """:func:`gaussian_blur_u8` written back into ``image`` (contiguous uint8).
+
+    ``buf``: optional float32 work buffer of the image's shape, returned for
+    reuse (None when OpenCV's own blur was used).  Fewer fresh whole-image
+    buffers keep the ROI from page-faulting on every call.
+    """
+    import cv2
+
+    k = _fixed_point_kernel(int(ksize))
+    if k is None:
+        cv2.GaussianBlur(image, (ksize, ksize), 0.0, dst=image)
+        return None
+    if buf is None or buf.shape != image.shape:
+        buf = np.empty(image.shape, np.float32)
+    cv2.sepFilter2D(image, cv2.CV_32F, k, k, dst=buf, delta=0.5, borderType=cv2.BORDER_REFLECT_101)
+    # float -> uint8 truncates: floor(x + 0.5), OpenCV's rounding of its fixed-point sums
+    np.copyto(image, buf, casting="unsafe")
+    return buf
+
+
+def _largest_box_region(fg: np.ndarray) -> np.ndarray:
+    """The 4-connected region of ``fg`` (bool, or uint8 non-zero) with the largest bounding box.
+
+    The first in raster order wins ties.  Returns a bool mask.
+    """
+    import cv2
+
+    src = fg.view(np.uint8) if fg.dtype == bool else fg
+    try:  # 16-bit labels halve the buffer; OpenCV raises if they would overflow
+        n, labels = cv2.connectedComponents(src, connectivity=4, ltype=cv2.CV_16U)
+    except cv2.error:
+        n, labels = cv2.connectedComponents(src, connectivity=4, ltype=cv2.CV_32S)
+    if n <= 2:
+        return fg if fg.dtype == bool else fg != 0
+    best_area, best_first, keep = -1, 0, 0
+    w = fg.shape[1]
+    for k in range(1, n):
+        m = labels == k
+        x, y, bw, bh = cv2.boundingRect(m.view(np.uint8))
+        # a region's first pixel in raster order lies in the top row of its box
+        first = y * w + x + int(np.argmax(m[y, x : x + bw]))
+        if bw * bh > best_area or (bw * bh == best_area and first < best_first):
+            best_area, best_first, keep = bw * bh, first, k
+    return labels == keep
 
 
 def roi(image: np.ndarray) -> RoiResult:
@@ -85,81 +182,61 @@ def roi(image: np.ndarray) -> RoiResult:
     h, w = img.shape
     if h == 0 or w == 0:
         return RoiResult(np.zeros((h, w), bool), 0, 255.0, np.zeros((0, 0), bool))
-    eroded = cv2.erode(img, np.ones((5, 5), np.uint8))
-    blur = cv2.GaussianBlur(eroded, (41, 41), 0.0)
-    _, th = cv2.threshold(blur, 0, 255, cv2.THRESH_OTSU)
-    blur2 = cv2.GaussianBlur(th, (91, 91), 0.0)
-    _, th2 = cv2.threshold(blur2, 0, 255, cv2.THRESH_OTSU)
-    fg = _fill_holes(th2 == 0)
+    # one uint8 and one float32 work image, reused in place through the steps
+    work = cv2.erode(img, np.ones((5, 5), np.uint8))
+    buf = _blur_in_place(work, 41)
+    cv2.threshold(work, 0, 255, cv2.THRESH_OTSU, dst=work)
+    _blur_in_place(work, 91, buf)
+    del buf
+    cv2.threshold(work, 0, 255, cv2.THRESH_OTSU, dst=work)
+    # fill the holes of the dark region: flood the light background from
+    # outside the image (4-connected); light pixels it does not reach are holes
+    bg = cv2.copyMakeBorder(work, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=255)
+    del work
+    cv2.floodFill(bg, None, (0, 0), 128, 0, 0, 4)
     # keep the dark 4-connected region with the largest bounding box (the
     # first in raster order on ties), as NFIQ 2's flood-fill loop does
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), connectivity=4)
-    if n > 2:
-        area = stats[1:, cv2.CC_STAT_WIDTH].astype(np.int64) * stats[1:, cv2.CC_STAT_HEIGHT]
-        best = np.flatnonzero(area == area.max()) + 1
-        if best.size > 1:
-            flat = labels.ravel()
-            first = [int(np.argmax(flat == k)) for k in best]
-            keep = int(best[int(np.argmin(first))])
-        else:
-            keep = int(best[0])
-        fg = labels == keep
-    count = int(fg.sum())
-    mean = float(img[fg].sum(dtype=np.int64) / count) if count else 255.0
-    blocks = tile_sums(fg.astype(np.int64), ROI_BLOCK) > 0
+    fg = _largest_box_region(bg[1:-1, 1:-1] != 128)
+    del bg
+    count = int(np.count_nonzero(fg))
+    # exact integer sum (OpenCV accumulates 8-bit sums in integers)
+    total = int(cv2.sumElems(cv2.bitwise_and(img, img, mask=fg.view(np.uint8)))[0])
+    mean = float(total / count) if count else 255.0
+    blocks = tile_sums(fg, ROI_BLOCK) > 0
     return RoiResult(fg, count, mean, blocks)
 
 
-def block_coherence(image: np.ndarray, block_mask: np.ndarray) -> np.ndarray:
+def block_coherence(image: np.ndarray, block_mask: np.ndarray, *, tiles: TileStats | None = None) -> np.ndarray:
     """Coherence of each 32 x 32 tile selected by ``block_mask`` (0 elsewhere).
 
-    Partial tiles at the right/bottom edges use their actual size.
+    Partial tiles at the right/bottom edges use their actual size.  With
+    ``gx, gy`` the in-tile centred differences, ``|v| = gx^2 + gy^2`` exactly,
+    so the three sums come from the exact per-tile gradient sums
+    (:func:`ifb1.quality.blocks.gradient_tile_sums`, or ``tiles`` when given).
     """
     img = as_gray_u8(image)
-    h, w = img.shape
-    out = np.zeros(block_mask.shape)
-    b = ROI_BLOCK
-    nr, nc = h // b, w // b
-    rs, cs = tile_starts(h, b), tile_starts(w, b)
-    # groups of equally sized tiles: full interior, right column, bottom row, corner
-    groups = [(slice(0, nr), slice(0, nc))]
-    if w % b:
-        groups.append((slice(0, nr), slice(nc, nc + 1)))
-    if h % b:
-        groups.append((slice(nr, nr + 1), slice(0, nc)))
-    if w % b and h % b:
-        groups.append((slice(nr, nr + 1), slice(nc, nc + 1)))
-    for gr, gc in groups:
-        sel = block_mask[gr, gc]
-        if not sel.any():
-            continue
-        r0, r1 = gr.start, gr.stop
-        c0, c1 = gc.start, gc.stop
-        y0, x0 = rs[r0], cs[c0]
-        y1 = min(h, rs[r1 - 1] + b)
-        x1 = min(w, cs[c1 - 1] + b)
-        bh = min(b, h - rs[r0])
-        bw = min(b, w - cs[c0])
-        tiles = img[y0:y1, x0:x1].reshape(r1 - r0, bh, c1 - c0, bw).transpose(0, 2, 1, 3)[sel]
-        gx = doubled_gradient(tiles, -1) * 0.5
-        gy = doubled_gradient(tiles, -2) * 0.5
-        vy = 2 * gx * gy
-        vx = gx * gx - gy * gy
-        sy = vy.sum(axis=(-2, -1))
-        sx = vx.sum(axis=(-2, -1))
-        s2 = np.sqrt(vy * vy + vx * vx).sum(axis=(-2, -1))
-        s1 = np.sqrt(sx * sx + sy * sy)
-        coh = np.where(s2 != 0, s1 / np.where(s2 != 0, s2, 1.0), 0.0)
-        sub = out[gr, gc]
-        sub[sel] = coh
-        out[gr, gc] = sub
-    return out
+    if tiles is not None and tiles.matches(img, ROI_BLOCK):
+        gxx, gyy, gxy = tiles.gxx, tiles.gyy, tiles.gxy
+    else:
+        gxx, gyy, gxy = gradient_tile_sums(img, ROI_BLOCK)
+    # doubled gradients: sum(gx^2 - gy^2) = (gxx - gyy)/4, sum(2 gx gy) = gxy/2
+    sx = (gxx - gyy) / 4.0
+    sy = gxy / 2.0
+    s2 = (gxx + gyy) / 4.0
+    s1 = np.sqrt(sx * sx + sy * sy)
+    coh = np.where(s2 != 0, s1 / np.where(s2 != 0, s2, 1.0), 0.0)
+    return np.where(block_mask, coh, 0.0)
 
 
-def roi_features(image: np.ndarray, roi_result: RoiResult | None = None) -> dict[str, float]:
-    """``ImgProcROIArea_Mean`` and the two ROI-filtered coherence measures."""
+def roi_features(image: np.ndarray, roi_result: RoiResult | None = None, *,
+                 tiles: TileStats | None = None) -> dict[str, float]:
+    """``ImgProcROIArea_Mean`` and the two ROI-filtered coherence measures.
+
+    ``roi_result`` (:func:`roi` of ``image``) and ``tiles`` (32 x 32
+    :class:`~ifb1.quality.blocks.TileStats` of ``image``) may be passed precomputed.
+    """
     r = roi_result if roi_result is not None else roi(image)
-    coh = block_coherence(image, r.block_mask)
+    coh = block_coherence(image, r.block_mask, tiles=tiles)
     n_blocks = int(r.block_mask.sum())
     csum = float(coh[r.block_mask].sum())
     return {

@@ -210,3 +210,68 @@ def test_resample_to_500():
     assert abs(float(half.mean()) - float(img.mean())) < 3
     with pytest.raises(ValueError):
         resample_to_500(img, 0)
+
+
+# --- the fast shared paths must equal their direct formulations (generated data) ---
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 70), (45, 33), (97, 130), (300, 260)])
+def test_gaussian_blur_u8_is_bit_exact(shape):
+    import cv2
+
+    from ifb1.quality.roi import _fixed_point_kernel, gaussian_blur_u8
+
+    # the fast path (not the OpenCV fallback) must be in use for NFIQ 2's two kernels
+    assert _fixed_point_kernel(41) is not None and _fixed_point_kernel(91) is not None
+    rng = np.random.default_rng(shape[0] * 1000 + shape[1])
+    grey = rng.integers(0, 256, shape).astype(np.uint8)
+    binary = np.where(rng.random(shape) < 0.4, 0, 255).astype(np.uint8)
+    for img in (grey, binary, grating(*shape)):
+        for k in (41, 91):
+            assert np.array_equal(gaussian_blur_u8(img, k), cv2.GaussianBlur(img, (k, k), 0.0)), (shape, k)
+
+
+@pytest.mark.parametrize("shape", [(1, 5), (31, 33), (64, 96), (150, 70), (333, 801)])
+def test_tile_stats_match_per_tile_formulas(shape):
+    from ifb1.quality.blocks import doubled_gradient, grid_orientation, tile_stats
+
+    img = np.random.default_rng(sum(shape)).integers(0, 256, shape).astype(np.uint8)
+    t = tile_stats(img, 32)
+    h, w = shape
+    for r0 in range(0, h, 32):
+        for c0 in range(0, w, 32):
+            blk = img[r0 : r0 + 32, c0 : c0 + 32]
+            dx = doubled_gradient(blk, -1).astype(np.int64)
+            dy = doubled_gradient(blk, -2).astype(np.int64)
+            i, j = r0 // 32, c0 // 32
+            assert t.count[i, j] == blk.size and t.sums[i, j] == blk.sum(dtype=np.int64)
+            assert t.sqsums[i, j] == (blk.astype(np.int64) ** 2).sum()
+            assert (t.gxx[i, j], t.gyy[i, j], t.gxy[i, j]) == ((dx * dx).sum(), (dy * dy).sum(), (dx * dy).sum())
+    g = OffsetGrid(img.shape, blk=32)
+    if g.count:
+        assert np.array_equal(grid_orientation(img, g), ridge_orientation(g.blocks(img)))
+
+
+def test_shared_tiles_give_the_same_measures():
+    from ifb1.quality.blocks import tile_stats
+    from ifb1.quality.ocl import ocl_block_values
+
+    img = rings(200, 230)
+    t = tile_stats(img, 32)
+    assert contrast(img, tiles=t) == contrast(img)
+    assert np.array_equal(ocl_block_values(img, tiles=t), ocl_block_values(img))
+    r = roi(img)
+    assert roi_features(img, r, tiles=t) == roi_features(img, r)
+    g = OffsetGrid(img.shape, blk=32)
+    assert np.array_equal(g.foreground(img, tiles=t), g.foreground(img))
+    # statistics of another shape are not used by mistake
+    other = tile_stats(img[:100], 32)
+    assert contrast(img, tiles=other) == contrast(img)
+
+
+def test_rotated_samples_outside_window_are_zero():
+    # 36 x 36 source, crop reaching the window corner at 45 degrees: some samples fall outside
+    win = np.full((3, 36, 36), 7, np.uint8)
+    out = rotated_samples(win, np.array([np.pi / 4, 0.0, -np.pi / 4]), rows=(0, 36), cols=(0, 36))
+    assert out.dtype == np.uint8 and out.shape == (3, 36, 36)
+    assert (out[0] == 0).any() and (out[0] == 7).any() and (out[1] == 7).all()
