@@ -36,7 +36,6 @@ ISO/IEC 29794-4:2017.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -238,11 +237,6 @@ def compute_native_features(image: np.ndarray, *, params: NativeParams = NativeP
     return {**res.features, **res.actionable}
 
 
-def minutiae_available() -> bool:
-    """True when :mod:`ifb1.quality.minutiae` (the minutiae measures) is installed."""
-    return importlib.util.find_spec("ifb1.quality.minutiae") is not None
-
-
 def compute_features(image: np.ndarray, *, minutiae=None, params: NativeParams = NativeParams()) -> dict[str, float]:
     """All 69 NFIQ 2.3 measures (forest order) plus the 4 actionable values.
 
@@ -261,20 +255,15 @@ def compute_features(image: np.ndarray, *, minutiae=None, params: NativeParams =
     dict of str to float
         :data:`FEATURE_NAMES` in order, then ``UniformImage``,
         ``EmptyImageOrContrastTooLow``, ``FingerprintImageWithMinutiae``,
-        ``SufficientFingerprintForeground``.  Without the minutiae module the
-        four minutiae measures are NaN.
+        ``SufficientFingerprintForeground``.
     """
-    res = analyse_native(image, params=params)
-    minu: dict[str, float] = {}
-    if minutiae_available():
-        from ifb1.quality.minutiae import minutiae_features
+    from ifb1.quality.minutiae import minutiae_features
 
-        minu = minutiae_features(image, minutiae=minutiae)
-    out = {}
-    for k in FEATURE_NAMES:
-        out[k] = float(res.features[k]) if k in res.features else float(minu.get(k, np.nan))
+    res = analyse_native(image, params=params)
+    minu = minutiae_features(image, minutiae=minutiae)
+    out = {k: float(res.features[k]) if k in res.features else float(minu[k]) for k in FEATURE_NAMES}
     out["UniformImage"] = res.actionable["UniformImage"]
     out["EmptyImageOrContrastTooLow"] = res.actionable["EmptyImageOrContrastTooLow"]
-    out["FingerprintImageWithMinutiae"] = float(minu.get("FingerprintImageWithMinutiae", np.nan))
+    out["FingerprintImageWithMinutiae"] = float(minu["FingerprintImageWithMinutiae"])
     out["SufficientFingerprintForeground"] = res.actionable["SufficientFingerprintForeground"]
     return out

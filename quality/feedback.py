@@ -1,0 +1,440 @@
+"""Actionable quality feedback for one fingerprint: NFIQ 2's four values and ours in plain words.
+
+NFIQ 2's actionable feedback (NIST NFIQ 2.3, ``nfiq2_qualitymeasures_impl.cpp``), with NIST's
+thresholds:
+
+==================================  ==========================================  =============
+value                                what it is                                  flag when
+==================================  ==========================================  =============
+``UniformImage``                     standard deviation of the grey values       < 1.0
+``EmptyImageOrContrastTooLow``       mean grey value ``Mu``                      > 250.0
+``FingerprintImageWithMinutiae``     number of FingerJet FX minutiae             < 5
+``SufficientFingerprintForeground``  ROI (fingerprint area) pixels at 500 ppi    < 50,000
+==================================  ==========================================  =============
+
+Ours describe what went wrong in words an operator or a police force acts on. Each comes from a
+measured quantity (all in :attr:`Feedback.measures`), at 500 ppi:
+
+* ``too_dark`` (over-inked): the *valleys* are dark. Per 16 x 16 foreground block the 90th grey
+  percentile is the valley (paper) level; its median over the print below
+  ``FeedbackParams.dark_valley_grey`` means ink has filled the valleys.
+* ``too_light`` (under-inked): the *ridges* are pale. The median of the per-block 10th percentile
+  (ridge level) above ``light_ridge_grey``, or a ridge-valley contrast (valley minus ridge level)
+  below ``min_contrast``.
+* ``smudged``: ink is present and of normal tone but the ridge structure is lost: the fraction of
+  foreground blocks with NFIQ 2 local clarity (LCS) in its three lowest bins above
+  ``smudge_low_clarity_fraction`` together with mean orientation certainty (OCL) below
+  ``smudge_max_ocl``; or ink smeared into mid-grey (pale ridges *and* darkened valleys with low
+  contrast between them, ``smear_*``).
+* ``partial``: the print is cut off: the fingerprint area touches the image edge along more than
+  ``partial_edge_fraction`` of one side.
+* ``off_centre``: the centre of the fingerprint area is more than ``off_centre_fraction`` of the
+  image width/height away from the image centre.
+* ``too_small``: the fingerprint area is below ``min_area_mm2``.
+* ``creased``: long, thin, pale lines cross the print: after a blur that merges ridges and
+  valleys (sigma ~ one ridge period) the pale residual is split into components; those longer
+  than ``crease_min_length_mm`` and elongated (length / width > ``crease_min_elongation``)
+  are creases, flagged when their total length exceeds ``crease_min_total_mm``.
+
+The defaults were calibrated on generated prints with known damage and checked on a few real
+rolled (NIST SD14) and plain (FVC) prints; see the module README section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+PX_PER_MM = 500.0 / 25.4
+
+#: NFIQ 2.3 actionable feedback names and thresholds (``NFIQ2::Thresholds::ActionableQualityFeedback``).
+NFIQ2_ACTIONABLE_THRESHOLDS: dict[str, float] = {
+    "UniformImage": 1.0,
+    "EmptyImageOrContrastTooLow": 250.0,
+    "FingerprintImageWithMinutiae": 5.0,
+    "SufficientFingerprintForeground": 50000.0,
+}
+
+#: Plain-word messages, by code.
+MESSAGES: dict[str, str] = {
+    "uniform_image": "No fingerprint: the image is blank or a single flat tone.",
+    "empty_or_low_contrast": "Almost nothing printed: the image is nearly white (no print, or far too little ink).",
+    "few_minutiae": "Too few ridge details (minutiae) were found to compare this print.",
+    "too_dark": "Too dark (over-inked): the ridges run together. Use less ink and lighter pressure.",
+    "too_light": "Too light (under-inked): the ridges are faint or broken. Use more ink, spread evenly.",
+    "smudged": "Smudged: the ridges are blurred, the finger probably slipped. Roll once, without sliding.",
+    "partial": "Partial: part of the fingerprint is cut off at the edge. Print the whole finger, nail to nail.",
+    "off_centre": "Off-centre: the print is not centred in its box.",
+    "too_small": "Too small: the printed area is much smaller than a fingertip.",
+    "creased": "Creased: pale lines (creases or scars) cross the ridges.",
+}
+
+
+@dataclass(frozen=True)
+class FeedbackParams:
+    """Thresholds of the feedback codes (500 ppi; grey levels 0 = black, 255 = white).
+
+    Attributes
+    ----------
+    dark_valley_grey : float
+        ``too_dark`` when the median valley level is below this.
+    light_ridge_grey : float
+        ``too_light`` when the median ridge level is above this.
+    min_contrast : float
+        ``too_light`` also when valley minus ridge level is below this (and not too dark).
+    smudge_low_clarity_fraction : float
+        ``smudged`` when more than this fraction of LCS blocks fall in LCS bins 0-2 ...
+    smudge_max_ocl : float
+        ... and ``OCL_Bin10_Mean`` is below this.
+    smear_max_contrast, smear_min_ridge_grey, smear_max_valley_grey : float
+        ``smudged`` also when ink is smeared into mid-grey: ridge-valley contrast below the first,
+        ridges paler than the second and valleys darker than the third.
+    partial_edge_fraction : float
+        ``partial`` when the fingerprint area covers more than this fraction of one image side.
+    off_centre_fraction : float
+        ``off_centre`` when the area's centre is further than this fraction of the image size
+        from the image centre.
+    min_area_mm2 : float
+        ``too_small`` below this fingerprint area; default NFIQ 2's ``SufficientFingerprintForeground``
+        limit (50,000 px = 129 mm2). A plain fingertip is ~150-300 mm2 and a rolled one ~400-800 mm2,
+        so a caller that knows the box is rolled may raise it (e.g. to 300).
+    crease_sigma_px, crease_residual_grey, crease_min_length_mm, crease_min_elongation,
+    crease_min_total_mm : float
+        Crease detector: blur sigma, how much paler than its surroundings a line must be, the
+        minimum length and elongation of one crease, and the total crease length that is flagged.
+    block : int
+        Block size for the ridge/valley grey levels.
+    """
+
+    dark_valley_grey: float = 160.0
+    light_ridge_grey: float = 140.0
+    min_contrast: float = 45.0
+    smudge_low_clarity_fraction: float = 0.5
+    smudge_max_ocl: float = 0.45
+    smear_max_contrast: float = 100.0
+    smear_min_ridge_grey: float = 95.0
+    smear_max_valley_grey: float = 215.0
+    partial_edge_fraction: float = 0.6
+    off_centre_fraction: float = 0.2
+    min_area_mm2: float = 50000.0 / PX_PER_MM**2  # NFIQ 2's 50,000 px = 129 mm2
+    crease_sigma_px: float = 4.0
+    crease_residual_grey: float = 18.0
+    crease_min_length_mm: float = 4.0
+    crease_min_elongation: float = 4.0
+    crease_min_total_mm: float = 12.0
+    block: int = 16
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """Feedback for one print.
+
+    Attributes
+    ----------
+    codes : tuple of str
+        Problem codes found (keys of :data:`MESSAGES`), NFIQ 2's first; empty when none.
+    messages : tuple of str
+        One plain-word message per code, same order.
+    actionable : dict
+        NFIQ 2's four actionable values by NFIQ 2 name (NaN where not computed).
+    measures : dict
+        The quantities behind our codes (grey levels, mm, mm2, fractions).
+    """
+
+    codes: tuple[str, ...]
+    messages: tuple[str, ...]
+    actionable: dict[str, float]
+    measures: dict[str, float] = field(default_factory=dict)
+
+
+def nfiq2_actionable_codes(actionable: Mapping[str, float]) -> list[str]:
+    """Our codes for NFIQ 2's actionable values that fail NIST's thresholds."""
+    t = NFIQ2_ACTIONABLE_THRESHOLDS
+    out = []
+    a = {k: float(actionable.get(k, np.nan)) for k in t}
+    if a["UniformImage"] < t["UniformImage"]:
+        out.append("uniform_image")
+    if a["EmptyImageOrContrastTooLow"] > t["EmptyImageOrContrastTooLow"]:
+        out.append("empty_or_low_contrast")
+    if a["FingerprintImageWithMinutiae"] < t["FingerprintImageWithMinutiae"]:
+        out.append("few_minutiae")
+    if a["SufficientFingerprintForeground"] < t["SufficientFingerprintForeground"]:
+        out.append("too_small")
+    return out
+
+
+def _block_levels(image: np.ndarray, mask: np.ndarray, block: int) -> tuple[float, float, int]:
+    """Median over mostly-foreground blocks of the 10th (ridge) and 90th (valley) grey percentile."""
+    h, w = image.shape
+    hb, wb = h // block, w // block
+    if hb == 0 or wb == 0:
+        return float("nan"), float("nan"), 0
+    tiles = image[: hb * block, : wb * block].reshape(hb, block, wb, block).swapaxes(1, 2)
+    cover = mask[: hb * block, : wb * block].reshape(hb, block, wb, block).mean(axis=(1, 3))
+    sel = tiles[cover > 0.75].reshape(-1, block * block)
+    if len(sel) == 0:
+        return float("nan"), float("nan"), 0
+    p10, p90 = np.percentile(sel, [10, 90], axis=1)
+    return float(np.median(p10)), float(np.median(p90)), len(sel)
+
+
+def _creases(image: np.ndarray, mask: np.ndarray, p: FeedbackParams) -> tuple[float, int]:
+    """Total length (mm) and number of long, thin, pale lines inside the print."""
+    import cv2
+
+    img = image.astype(np.float32)
+    # A blur of about one ridge period turns ridge/valley alternation into a flat tone;
+    # an ink-free line stays paler than its neighbourhood.
+    smooth = cv2.GaussianBlur(img, (0, 0), p.crease_sigma_px)
+    background = cv2.GaussianBlur(img, (0, 0), 4 * p.crease_sigma_px)
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+    pale = ((smooth - background) > p.crease_residual_grey) & inner
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(pale.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return 0.0, 0
+    total, count = 0.0, 0
+    min_len = p.crease_min_length_mm * PX_PER_MM
+    for k in np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= min_len) + 1:
+        x, y, bw, bh = stats[k, :4]
+        ys, xs = np.nonzero(labels[y:y + bh, x:x + bw] == k)
+        # Principal axes of the component: length ~ sqrt(12 * major variance).
+        cov = np.cov(np.vstack([xs, ys]).astype(np.float64))
+        ev = np.sort(np.linalg.eigvalsh(cov))[::-1]
+        length = float(np.sqrt(12.0 * max(ev[0], 0.0)))
+        width = float(np.sqrt(12.0 * max(ev[1], 0.0))) + 1.0
+        if length >= min_len and length / width >= p.crease_min_elongation:
+            total += length / PX_PER_MM
+            count += 1
+    return total, count
+
+
+def measure_print(image: np.ndarray, *, roi_mask: np.ndarray, features: Mapping[str, float],
+                  params: FeedbackParams = FeedbackParams()) -> dict[str, float]:
+    """The quantities our feedback codes are decided on.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        uint8 grey print at 500 ppi.
+    roi_mask : np.ndarray
+        bool fingerprint area, same shape (NFIQ 2's ROI, :func:`ifb1.quality.roi.roi`).
+    features : mapping
+        NFIQ 2 native measures by name (uses ``LCS_Bin10_*`` and ``OCL_Bin10_Mean``).
+    params : FeedbackParams
+        Block size and crease-detector settings.
+
+    Returns
+    -------
+    dict
+        ``ridge_grey``, ``valley_grey``, ``ridge_contrast`` (grey levels), ``area_mm2``,
+        ``foreground_fraction``, ``centre_offset`` (fraction of image size), ``edge_contact``
+        (largest fraction of one side touched), ``low_clarity_fraction``, ``ocl_mean``,
+        ``crease_length_mm``, ``crease_count``.
+    """
+    h, w = image.shape
+    mask = np.asarray(roi_mask, dtype=bool)
+    if mask.shape != image.shape:
+        raise ValueError(f"roi_mask shape {mask.shape} differs from image shape {image.shape}")
+    n = int(mask.sum())
+    ridge, valley, _ = _block_levels(image, mask, params.block)
+    if n:
+        ys, xs = np.nonzero(mask)
+        offset = max(abs(xs.mean() + 0.5 - w / 2) / w, abs(ys.mean() + 0.5 - h / 2) / h)
+        edge = max(mask[0].mean(), mask[-1].mean(), mask[:, 0].mean(), mask[:, -1].mean())
+        crease_mm, crease_n = _creases(image, mask, params)
+    else:
+        offset, edge, crease_mm, crease_n = float("nan"), 0.0, 0.0, 0
+    lcs = np.array([float(features.get(f"LCS_Bin10_{i}", np.nan)) for i in range(10)])
+    low_clarity = float(lcs[:3].sum() / lcs.sum()) if np.nansum(lcs) > 0 else float("nan")
+    return {
+        "ridge_grey": ridge,
+        "valley_grey": valley,
+        "ridge_contrast": valley - ridge,
+        "area_mm2": n / PX_PER_MM**2,
+        "foreground_fraction": n / float(h * w) if h * w else 0.0,
+        "centre_offset": float(offset),
+        "edge_contact": float(edge),
+        "low_clarity_fraction": low_clarity,
+        "ocl_mean": float(features.get("OCL_Bin10_Mean", np.nan)),
+        "crease_length_mm": float(crease_mm),
+        "crease_count": float(crease_n),
+    }
+
+
+def our_codes(measures: Mapping[str, float], *, params: FeedbackParams = FeedbackParams()) -> list[str]:
+    """Our plain-word codes from :func:`measure_print`'s quantities (NaN never flags)."""
+    p, m = params, measures
+    out = []
+    dark = m["valley_grey"] < p.dark_valley_grey
+    if dark:
+        out.append("too_dark")
+    elif m["ridge_grey"] > p.light_ridge_grey or m["ridge_contrast"] < p.min_contrast:
+        out.append("too_light")
+    unclear = m["low_clarity_fraction"] > p.smudge_low_clarity_fraction and m["ocl_mean"] < p.smudge_max_ocl
+    smeared = (m["ridge_contrast"] < p.smear_max_contrast and m["ridge_grey"] > p.smear_min_ridge_grey
+               and m["valley_grey"] < p.smear_max_valley_grey)
+    if not dark and (unclear or smeared):
+        out.append("smudged")
+    if m["edge_contact"] > p.partial_edge_fraction:
+        out.append("partial")
+    if m["centre_offset"] > p.off_centre_fraction:
+        out.append("off_centre")
+    if m["area_mm2"] < p.min_area_mm2:
+        out.append("too_small")
+    if m["crease_length_mm"] >= p.crease_min_total_mm:
+        out.append("creased")
+    return out
+
+
+def print_feedback(image: np.ndarray, *, features: Mapping[str, float],
+                   actionable: Mapping[str, float] | None = None,
+                   roi_mask: np.ndarray | None = None,
+                   params: FeedbackParams = FeedbackParams()) -> Feedback:
+    """Feedback for one print: NFIQ 2's actionable values and our plain-word codes.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        uint8 grey print at 500 ppi, the image the features were computed on.
+    features : mapping
+        NFIQ 2 native measures by name (``Mu``, ``FingerJetFX_MinutiaeCount``, ``LCS_Bin10_*``,
+        ``OCL_Bin10_Mean``); missing ones leave the dependent values NaN.
+    actionable : mapping, optional
+        NFIQ 2's four actionable values when already computed; otherwise they are computed here
+        (sigma of the grey values, ``Mu``, the minutiae count, the ROI pixel count).
+    roi_mask : np.ndarray, optional
+        The fingerprint area; default :func:`ifb1.quality.roi.roi` of ``image``.
+    params : FeedbackParams
+        Thresholds.
+
+    Returns
+    -------
+    Feedback
+    """
+    from ifb1.quality.blocks import as_gray_u8
+
+    img = as_gray_u8(image)
+    if roi_mask is None or (actionable is None):
+        from ifb1.quality.roi import roi
+
+        r = roi(img)
+        roi_mask = r.mask if roi_mask is None else roi_mask
+        n_roi = r.n_pixels
+    else:
+        n_roi = int(np.count_nonzero(roi_mask))
+    if actionable is None:
+        sigma = float(img.std()) if img.size else float("nan")
+        actionable = {
+            "UniformImage": sigma,
+            "EmptyImageOrContrastTooLow": float(features.get("Mu", img.mean() if img.size else np.nan)),
+            "FingerprintImageWithMinutiae": float(features.get("FingerJetFX_MinutiaeCount", np.nan)),
+            "SufficientFingerprintForeground": float(n_roi),
+        }
+    act = {k: float(actionable.get(k, np.nan)) for k in NFIQ2_ACTIONABLE_THRESHOLDS}
+    codes = nfiq2_actionable_codes(act)
+    if "uniform_image" in codes or "empty_or_low_contrast" in codes:
+        # Nothing printed: describing the ridges of an empty box would only confuse.
+        measures: dict[str, float] = {}
+    else:
+        measures = measure_print(img, roi_mask=roi_mask, features=features, params=params)
+        codes += [c for c in our_codes(measures, params=params) if c not in codes]
+    return Feedback(tuple(codes), tuple(MESSAGES[c] for c in codes), act, measures)
+
+
+@dataclass(frozen=True)
+class PrintQuality:
+    """NFIQ 2 result for one 500 ppi print.
+
+    Attributes
+    ----------
+    quality : int or None
+        Unified score 0..100; None when no score can be given (see ``error``).
+    error : str or None
+        Why there is no score (blank image, as NFIQ 2 refuses uniform/empty images).
+    features : dict
+        The 69 native quality measures by NFIQ 2 name (empty when not computed).
+    feedback : Feedback
+        NFIQ 2's actionable values and our plain-word codes.
+    """
+
+    quality: int | None
+    error: str | None
+    features: dict[str, float]
+    feedback: Feedback
+
+
+def _split_measures(result) -> tuple[dict[str, float], dict[str, float] | None]:
+    """Native measures and (if given) actionable values from ``compute_features``'s result."""
+    if isinstance(result, Mapping):
+        allv = dict(result)
+        act = None
+    else:
+        feats = getattr(result, "features", None)
+        if feats is None and hasattr(result, "as_dict"):
+            feats = result.as_dict()
+        if feats is None:
+            raise TypeError(f"unexpected compute_features result {type(result).__name__}")
+        allv = dict(feats)
+        act = getattr(result, "actionable", None)
+        act = dict(act) if act is not None else None
+    if act is None and all(k in allv for k in NFIQ2_ACTIONABLE_THRESHOLDS):
+        act = {k: float(allv[k]) for k in NFIQ2_ACTIONABLE_THRESHOLDS}
+    return {k: float(v) for k, v in allv.items()}, act
+
+
+def assess_print(image: np.ndarray, *, params: FeedbackParams = FeedbackParams()) -> PrintQuality:
+    """NFIQ 2 unified score, native measures and feedback of one 500 ppi print.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        uint8 grey fingerprint at 500 ppi (resample first, :mod:`ifb1.quality.io`).
+    params : FeedbackParams
+        Feedback thresholds.
+
+    Returns
+    -------
+    PrintQuality
+        ``quality`` None for a blank or near-white image: NFIQ 2 computes no features
+        for them (UniformImage < 1 or Mu > 250) and neither do we.
+
+    Raises
+    ------
+    ValueError
+        If the image is not 2-D uint8; errors of the measures propagate.
+    """
+    from ifb1.models.nfiq2 import FEATURE_NAMES, score
+    from ifb1.quality.blocks import as_gray_u8, remove_near_white_frame
+    from ifb1.quality.contrast import contrast
+
+    img = as_gray_u8(image)
+    # NFIQ 2 measures the image after cropping its near-white frame.
+    cropped, _ = remove_near_white_frame(img)
+    c = contrast(cropped)
+    pre = {"UniformImage": c.sigma, "EmptyImageOrContrastTooLow": c.mu}
+    pre_codes = nfiq2_actionable_codes({**pre, "FingerprintImageWithMinutiae": np.inf,
+                                        "SufficientFingerprintForeground": np.inf})
+    if pre_codes or cropped.size == 0:
+        act = {k: float(pre.get(k, np.nan)) for k in NFIQ2_ACTIONABLE_THRESHOLDS}
+        codes = tuple(pre_codes) or ("uniform_image",)
+        fb = Feedback(codes, tuple(MESSAGES[k] for k in codes), act, {})
+        return PrintQuality(None, "no fingerprint: " + "; ".join(fb.messages), {}, fb)
+
+    from ifb1.quality.features import compute_features
+
+    feats, act = _split_measures(compute_features(cropped))
+    missing = [k for k in FEATURE_NAMES if k not in feats]
+    if missing:
+        from ifb1.quality.minutiae import minutiae_features
+
+        feats.update({k: float(v) for k, v in minutiae_features(cropped).items()})
+        missing = [k for k in FEATURE_NAMES if k not in feats]
+        if missing:
+            raise RuntimeError(f"quality measures missing: {missing}")
+    native = {k: feats[k] for k in FEATURE_NAMES}
+    # Position and size are judged in the image as given (the print box), not the cropped one.
+    fb = print_feedback(img, features=native, actionable=act, params=params)
+    # NFIQ 2 maps a failed measure to 0 before the forest.
+    return PrintQuality(score(native, nan="zero"), None, native, fb)
