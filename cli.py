@@ -19,6 +19,8 @@ SUBCOMMANDS: dict[str, str] = {
     "delete": "ifb1.records.cli:delete",
     "audit": "ifb1.records.cli:audit",
     "process": "ifb1.pipeline.cli:process",
+    "batch": "ifb1.pipeline.batch_cli:batch",
+    "export": "ifb1.pipeline.batch_cli:export",
 }
 
 

@@ -1,0 +1,384 @@
+"""One form end to end: read the scan, score its prints, check for a copy, decide.
+
+:func:`process_form` is the whole per-form algorithm, one call per stage::
+
+    reading = read_scan(path)                    # decode, register, barcode, 14 boxes at 500 ppi
+    prints  = score_prints(reading.boxes)        # NFIQ 2 score and feedback per present print
+    copy    = copy_check(reading, is_copy=...)   # does a scan marked "original" look like a copy (halftone)?
+    verdict = decide(outcomes, ...)              # suitable / unsuitable / review, with reasons
+
+It is a pure function of the file and its options: it writes nothing, keeps no
+state between calls and returns frozen dataclasses (picklable, so it runs in a
+worker process of :mod:`ifb1.pipeline.batch`). The print crops and the
+preview come back in memory; the caller decides where they are written.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ifb1.pipeline.policy import Policy, PrintOutcome, Verdict, decide, load_policy
+from ifb1.pipeline.read import ReadParams
+
+#: Boxes holding four-finger plain slaps (13 right, 14 left): not scored as
+#: one print; they need splitting into fingers first.
+SLAP_POSITIONS = (13, 14)
+SLAP_NOT_SCORED = "four-finger slap: not scored until slaps are split into fingers"
+#: Quality status of one box.
+QUALITY_STATUSES = ("scored", "failed", "not-scored", "absent")
+
+
+@dataclass(frozen=True)
+class ProcessOptions:
+    """How to process one form.
+
+    Attributes
+    ----------
+    is_copy : bool
+        The scan is a scanned copy (operator flag or manifest), not the original.
+    form_id : str or None
+        Operator-supplied form id, used when the barcode cannot be read.
+    policy : Policy
+        Verdict thresholds and export settings (:func:`ifb1.pipeline.policy.load_policy`).
+    read : ReadParams
+        Parameters of the reader's stages.
+    layout_path : str or None
+        Layout template; the bundled IFB1 template when None.
+    preview_height : int
+        Height in pixels of the preview JPEG of the page (0: no preview).
+    copy_check : CopyCheckParams or None
+        Copy detector parameters (:mod:`ifb1.pipeline.copy_detect`); its defaults when None.
+    """
+
+    is_copy: bool = False
+    form_id: str | None = None
+    policy: Policy = field(default_factory=load_policy)
+    read: ReadParams = ReadParams()
+    layout_path: str | None = None
+    preview_height: int = 1000
+    copy_check: Any = None
+
+
+@dataclass(frozen=True)
+class PrintResult:
+    """One print box after reading and scoring.
+
+    Attributes
+    ----------
+    position : int
+        ANSI/NIST finger position 1-14.
+    finger, impression : str
+        As printed on the form (``"rolled"`` or ``"plain"``).
+    present : bool
+        A print was found in the box.
+    quality : int or None
+        NFIQ 2 unified score 0-100, None when not scored.
+    quality_status : str
+        ``"scored"``, ``"failed"`` (scoring attempted, no score), ``"not-scored"``
+        (four-finger slap) or ``"absent"``.
+    quality_note : str or None
+        Why there is no score.
+    feedback_codes : tuple of str
+        Problem codes (:data:`ifb1.quality.feedback.MESSAGES` keys).
+    feedback : tuple of str
+        Plain-word messages for the police force, one per code.
+    area_mm2 : float
+        Area of the print region.
+    image : np.ndarray or None
+        uint8 grey crop of the box at ``ppi`` (500); None when absent.
+    ppi : float
+        Resolution of ``image``.
+    """
+
+    position: int
+    finger: str
+    impression: str
+    present: bool
+    quality: int | None
+    quality_status: str
+    quality_note: str | None = None
+    feedback_codes: tuple[str, ...] = ()
+    feedback: tuple[str, ...] = ()
+    area_mm2: float = 0.0
+    image: Any = field(default=None, repr=False, compare=False)
+    ppi: float = 500.0
+
+    def outcome(self) -> PrintOutcome:
+        """What the verdict needs of this box."""
+        return PrintOutcome(
+            position=self.position,
+            present=self.present,
+            quality=self.quality,
+            annotation=None,  # the reader does not read "AMP"/"UP"/"XX" yet
+            feedback=tuple(c.replace("_", " ") for c in self.feedback_codes),
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "position": self.position,
+            "finger": self.finger,
+            "impression": self.impression,
+            "present": self.present,
+            "quality": self.quality,
+            "quality_status": self.quality_status,
+            "quality_note": self.quality_note,
+            "feedback_codes": list(self.feedback_codes),
+            "feedback": list(self.feedback),
+            "area_mm2": round(float(self.area_mm2), 1),
+        }
+
+
+@dataclass(frozen=True)
+class CopyCheck:
+    """The copy detector's answer for one scan.
+
+    Attributes
+    ----------
+    looks_like_copy : bool
+        The scan shows signs of being a copy (halftone, second-generation compression).
+    checked : bool
+        Whether a detector actually ran.
+    note : str
+        What was done.
+    """
+
+    looks_like_copy: bool
+    checked: bool
+    note: str
+
+
+@dataclass(frozen=True)
+class FormResult:
+    """Everything learnt from one scan file.
+
+    Attributes
+    ----------
+    source : str
+        The path as given.
+    status : str
+        ``"ok"`` or ``"rejected"``.
+    error : str or None
+        A sentence naming the file and the problem when rejected.
+    sha256 : str or None
+        Of the file's bytes (None when it could not be read at all).
+    form_id, form_id_source : str or None
+        Validated form id and where it came from (``"barcode"``, ``"operator"``).
+    manual_entry : bool
+        No valid id was read from the barcode.
+    is_copy : bool
+        As given in the options.
+    copy : CopyCheck or None
+    prints : tuple of PrintResult
+        The fourteen boxes by position (empty when rejected).
+    verdict : Verdict or None
+        None when rejected.
+    reading : dict
+        The reader's JSON result (barcode, ppi, registration, boxes).
+    preview_jpeg : bytes or None
+        A small JPEG of the page with the boxes drawn.
+    timings_ms : dict
+        Wall time per stage.
+    warnings : tuple of str
+    """
+
+    source: str
+    status: str
+    error: str | None = None
+    sha256: str | None = None
+    form_id: str | None = None
+    form_id_source: str | None = None
+    manual_entry: bool = True
+    is_copy: bool = False
+    copy: CopyCheck | None = None
+    prints: tuple[PrintResult, ...] = ()
+    verdict: Verdict | None = None
+    reading: dict = field(default_factory=dict)
+    preview_jpeg: bytes | None = field(default=None, repr=False, compare=False)
+    timings_ms: dict = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def without_images(self) -> "FormResult":
+        """The same result without the crops and preview (small to send between processes)."""
+        return replace(self, preview_jpeg=None, prints=tuple(replace(p, image=None) for p in self.prints))
+
+    def to_dict(self) -> dict:
+        """JSON-ready result (no images)."""
+        d = {
+            "source": self.source,
+            "status": self.status,
+            "sha256": self.sha256,
+            "form_id": self.form_id,
+            "form_id_source": self.form_id_source,
+            "manual_entry": self.manual_entry,
+            "is_copy": self.is_copy,
+            "looks_like_copy": None if self.copy is None else self.copy.looks_like_copy,
+            "copy_check": None if self.copy is None else self.copy.note,
+            "verdict": None if self.verdict is None else self.verdict.verdict,
+            "verdict_reasons": [] if self.verdict is None else list(self.verdict.reasons),
+            "defective_positions": [] if self.verdict is None else list(self.verdict.defective_positions),
+            "prints": [p.to_dict() for p in self.prints],
+            "reading": self.reading,
+            "timings_ms": {k: round(float(v), 1) for k, v in self.timings_ms.items()},
+            "warnings": list(self.warnings),
+        }
+        if self.error is not None:
+            d["error"] = self.error
+        return d
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def score_print(box) -> PrintResult:
+    """Score one segmented box (:class:`ifb1.pipeline.segment.BoxRegion`).
+
+    Rolled prints and plain thumbs get the NFIQ 2 unified score and plain-word
+    feedback (:func:`ifb1.quality.feedback.assess_print`); four-finger slaps
+    are kept but not scored (NFIQ 2 scores single fingers).
+
+    Parameters
+    ----------
+    box : BoxRegion
+        From the reader; ``crop`` is uint8 at 500 ppi.
+
+    Returns
+    -------
+    PrintResult
+    """
+    from ifb1.quality.feedback import assess_print
+
+    base = dict(position=box.position, finger=box.finger, impression=box.impression,
+                present=bool(box.present), area_mm2=float(box.area_mm2), ppi=float(box.ppi))
+    if not box.present:
+        return PrintResult(**base, quality=None, quality_status="absent", quality_note="no print in the box")
+    if box.position in SLAP_POSITIONS:
+        return PrintResult(**base, quality=None, quality_status="not-scored", quality_note=SLAP_NOT_SCORED,
+                           image=box.crop)
+    try:
+        q = assess_print(box.crop)
+    except Exception as exc:  # one print's failure must not lose the form: it counts as unscored
+        return PrintResult(**base, quality=None, quality_status="failed", image=box.crop,
+                           quality_note=f"quality assessment failed ({type(exc).__name__}: {exc})")
+    return PrintResult(
+        **base,
+        quality=q.quality,
+        quality_status="scored" if q.quality is not None else "failed",
+        quality_note=q.error,
+        feedback_codes=tuple(q.feedback.codes),
+        feedback=tuple(q.feedback.messages),
+        image=box.crop,
+    )
+
+
+def score_prints(boxes) -> tuple[PrintResult, ...]:
+    """:func:`score_print` for each box, by position."""
+    return tuple(score_print(b) for b in sorted(boxes, key=lambda b: b.position))
+
+
+def copy_check(reading, *, is_copy: bool, params=None) -> CopyCheck:
+    """Whether a scan marked as an original looks like a scanned copy.
+
+    Runs :func:`ifb1.pipeline.copy_detect.check_copy` (halftone/dither texture)
+    on the page. A scan already marked as a copy is not checked: the answer
+    would not change its verdict.
+
+    Parameters
+    ----------
+    reading : FormReading
+        A successful read (``page_image`` and ``ppi`` set).
+    is_copy : bool
+        The operator's or manifest's flag.
+    params : CopyCheckParams, optional
+        Detector parameters (its documented defaults when None).
+
+    Returns
+    -------
+    CopyCheck
+    """
+    if is_copy:
+        return CopyCheck(looks_like_copy=False, checked=False, note="marked as a scanned copy: not checked")
+    from ifb1.pipeline.copy_detect import CopyCheckParams, check_copy
+
+    ev = check_copy(reading.page_image, ppi=float(reading.ppi), params=params or CopyCheckParams())
+    return CopyCheck(looks_like_copy=ev.looks_like_copy, checked=True, note=ev.reason)
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def process_form(path: str | Path, *, options: ProcessOptions) -> FormResult:
+    """Read, score and decide one scanned IFB1 form; never raises for bad input.
+
+    Parameters
+    ----------
+    path : str or Path
+        The scan (PNG, TIFF, JPEG, BMP or a PDF with one page).
+    options : ProcessOptions
+        Copy flag, operator form id, policy and reader parameters.
+
+    Returns
+    -------
+    FormResult
+        ``status`` ``"rejected"`` with ``error`` naming the file and the problem
+        when the file cannot be read, is not an IFB1 form or holds several pages.
+    """
+    from ifb1.forms import load_layout
+    from ifb1.pipeline.read import read_scan
+
+    source = str(path)
+    layout = load_layout(options.layout_path)
+
+    readings = read_scan(path, layout=layout, params=options.read, form_id=options.form_id)
+    reading = readings[0]
+    timings = dict(reading.timings_ms)
+    base = dict(source=source, sha256=reading.sha256, is_copy=options.is_copy, warnings=reading.warnings)
+    if len(readings) > 1:
+        # The record keeps one form per scan file (its SHA-256 is the key).
+        return FormResult(**base, status="rejected", timings_ms=timings,
+                          error=f"{source}: the file holds {len(readings)} pages; put one form per file")
+    if not reading.ok:
+        return FormResult(**base, status="rejected", error=reading.error, timings_ms=timings,
+                          reading=reading.to_dict())
+
+    t = time.perf_counter()
+    prints = score_prints(reading.boxes)
+    timings["quality"] = (time.perf_counter() - t) * 1000.0
+
+    t = time.perf_counter()
+    copy = copy_check(reading, is_copy=options.is_copy, params=options.copy_check)
+    timings["copy_check"] = (time.perf_counter() - t) * 1000.0
+
+    t = time.perf_counter()
+    verdict = decide([p.outcome() for p in prints], is_copy=options.is_copy,
+                     looks_like_copy=copy.looks_like_copy, form_id=reading.form_id,
+                     policy=options.policy.verdict)
+    timings["verdict"] = (time.perf_counter() - t) * 1000.0
+
+    preview = None
+    if options.preview_height > 0:
+        from ifb1.pipeline.cli import render_preview
+
+        t = time.perf_counter()
+        preview = render_preview(reading.page_image, reading, height=options.preview_height)
+        timings["preview"] = (time.perf_counter() - t) * 1000.0
+
+    return FormResult(
+        **base,
+        status="ok",
+        form_id=reading.form_id,
+        form_id_source=reading.form_id_source,
+        manual_entry=reading.manual_entry,
+        copy=copy,
+        prints=prints,
+        verdict=verdict,
+        reading=reading.to_dict(),
+        preview_jpeg=preview,
+        timings_ms=timings,
+    )
