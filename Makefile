@@ -15,9 +15,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The main job on the bundled samples: the nightly batch over a tray (a scratch copy of
+# samples/data, so the demo's deletion never touches the repository), one form as an operator
+# sees it, deletion of the unsuitable copy with its logged note, and the audit check.
 demo: $(STAMP)
-	$(BIN)/ifb1 samples make --out demo-out/scans --count 3 --seed 1
-	@echo "Demo output in demo-out/"
+	rm -rf demo-out && mkdir -m 700 demo-out && mkdir -m 700 demo-out/tray
+	cp samples/data/form_*.jpg demo-out/tray/ && cp samples/data/manifest.csv demo-out/manifest.csv
+	$(BIN)/ifb1 batch demo-out/tray --out demo-out/out --data demo-out/data \
+		--manifest demo-out/manifest.csv --json-summary demo-out/summary.json
+	$(BIN)/ifb1 process demo-out/tray/form_0001.jpg --out demo-out/process
+	$(BIN)/ifb1 delete --data demo-out/data
+	$(BIN)/ifb1 audit verify --data demo-out/data
+	$(BIN)/ifb1 samples make --out demo-out/generated --count 2 --seed 1 --ppi 300
+	@echo "Demo output in demo-out/: out/exports/*.an2 (ANSI/NIST-ITL), out/forms/*/ (500 ppi prints, preview, result.json),"
+	@echo "data/ (case record and audit log), summary.json (the morning report), generated/ (new synthetic scans with truth)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
