@@ -524,7 +524,8 @@ class ExportOutcome:
         return self.action in ("exported", "completed", "already")
 
 
-def _export_print(position: int, present: bool, image, quality: float | None):
+def _export_print(position: int, present: bool, image, quality: float | None,
+                  missing: tuple[tuple[int, str], ...] = ()):
     from ifb1.export import ExportPrint
     from ifb1.pipeline.form import SLAP_POSITIONS
 
@@ -535,7 +536,24 @@ def _export_print(position: int, present: bool, image, quality: float | None):
         quality=None if quality is None else int(round(quality)),
         # 14.024: 255 when scoring was tried and failed, 254 when not tried (slaps)
         quality_failed=present and quality is None and position not in SLAP_POSITIONS,
+        missing=missing,
     )
+
+
+def _missing_of(p) -> tuple[tuple[int, str], ...]:
+    """14.018 entries of an empty rolled box or plain thumb carrying "AMP"/"XX"/"UP".
+
+    "AMP" and "XX" export as ``XX`` (amputation), "UP" as ``UP``. Four-finger
+    slaps (13, 14) are not marked yet: a missing finger inside a slap needs
+    the slap split into fingers first.
+    """
+    from ifb1.export.ansi_nist import PLAIN_THUMB_FINGER
+
+    a = p.annotation
+    code = a.ansi_nist_code if a is not None and not p.present else None
+    if code is None or p.position > 12:
+        return ()
+    return ((PLAIN_THUMB_FINGER.get(p.position, p.position), code),)
 
 
 def _export_prints(rec, form_key: int) -> list:
@@ -569,7 +587,7 @@ def build_export(result: FormResult, *, case_ref: str | None, policy: Policy) ->
 
     if result.verdict is None or result.verdict.verdict != "suitable" or validate_form_id(result.form_id) is None:
         return None
-    prints = [_export_print(p.position, p.present, p.image, p.quality) for p in result.prints]
+    prints = [_export_print(p.position, p.present, p.image, p.quality, _missing_of(p)) for p in result.prints]
     return build_transaction(prints, form_id=result.form_id, case_ref=case_ref, config=policy.export)
 
 

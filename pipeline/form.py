@@ -91,6 +91,10 @@ class PrintResult:
         uint8 grey crop of the box at ``ppi`` (500); None when absent.
     ppi : float
         Resolution of ``image``.
+    annotation : Annotation or None
+        What an empty box holds (:class:`ifb1.pipeline.annotation.Annotation`:
+        blank, hand-written "AMP"/"XX"/"UP", or print-like marks); None when a
+        print is present.
     """
 
     position: int
@@ -105,6 +109,13 @@ class PrintResult:
     area_mm2: float = 0.0
     image: Any = field(default=None, repr=False, compare=False)
     ppi: float = 500.0
+    annotation: Any = None
+
+    @property
+    def annotation_code(self) -> str | None:
+        """The text read in an empty box ("AMP", "XX" or "UP"), None when not annotated."""
+        a = self.annotation
+        return a.code if a is not None and not self.present and a.kind == "annotated" else None
 
     def outcome(self) -> PrintOutcome:
         """What the verdict needs of this box."""
@@ -112,7 +123,7 @@ class PrintResult:
             position=self.position,
             present=self.present,
             quality=self.quality,
-            annotation=None,  # the reader does not read "AMP"/"UP"/"XX" yet
+            annotation=self.annotation_code,
             feedback=tuple(c.replace("_", " ") for c in self.feedback_codes),
         )
 
@@ -128,6 +139,7 @@ class PrintResult:
             "feedback_codes": list(self.feedback_codes),
             "feedback": list(self.feedback),
             "area_mm2": round(float(self.area_mm2), 1),
+            "annotation": None if self.annotation is None else self.annotation.as_dict(),
         }
 
 
@@ -236,17 +248,25 @@ class FormResult:
 # ----------------------------------------------------------------------------- stages
 
 
-def score_print(box) -> PrintResult:
+def score_print(box, *, margin_mm: float = 1.5) -> PrintResult:
     """Score one segmented box (:class:`ifb1.pipeline.segment.BoxRegion`).
 
     Rolled prints and plain thumbs get the NFIQ 2 unified score and plain-word
     feedback (:func:`ifb1.quality.feedback.assess_print`); four-finger slaps
-    are kept but not scored (NFIQ 2 scores single fingers).
+    are kept but not scored (NFIQ 2 scores single fingers). The score is of the
+    print's own region, its foreground box widened by ``margin_mm`` (NFIQ 2
+    expects an image of the finger with some background, not of a whole form
+    box with stray marks); centring and cut-off edges are judged in the box.
 
     Parameters
     ----------
     box : BoxRegion
         From the reader; ``crop`` is uint8 at 500 ppi.
+    margin_mm : float
+        Background kept around the foreground box (1.5 mm, ~30 px: the
+        foreground is found on 0.4 mm cells, so its edge may fall a cell or
+        two inside a faint print edge; a wider margin takes in more of the
+        hand-written ridge counts and annotations written beside the print).
 
     Returns
     -------
@@ -255,14 +275,21 @@ def score_print(box) -> PrintResult:
     from ifb1.quality.feedback import assess_print
 
     base = dict(position=box.position, finger=box.finger, impression=box.impression,
-                present=bool(box.present), area_mm2=float(box.area_mm2), ppi=float(box.ppi))
+                present=bool(box.present), area_mm2=float(box.area_mm2), ppi=float(box.ppi),
+                annotation=getattr(box, "annotation", None))
     if not box.present:
         return PrintResult(**base, quality=None, quality_status="absent", quality_note="no print in the box")
     if box.position in SLAP_POSITIONS:
         return PrintResult(**base, quality=None, quality_status="not-scored", quality_note=SLAP_NOT_SCORED,
                            image=box.crop)
+    region = None
+    if box.bbox is not None:
+        m = int(round(margin_mm * box.ppi / 25.4))
+        h, w = box.crop.shape[:2]
+        x0, y0, x1, y1 = box.bbox
+        region = (max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m))
     try:
-        q = assess_print(box.crop)
+        q = assess_print(box.crop, region=region)
     except Exception as exc:  # one print's failure must not lose the form: it counts as unscored
         return PrintResult(**base, quality=None, quality_status="failed", image=box.crop,
                            quality_note=f"quality assessment failed ({type(exc).__name__}: {exc})")

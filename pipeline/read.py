@@ -143,6 +143,7 @@ class FormReading:
                     "present": b.present,
                     "area_mm2": round(b.area_mm2, 1),
                     "bbox_px": None if b.bbox_page_px is None else [round(v, 1) for v in b.bbox_page_px],
+                    "annotation": None if b.annotation is None else b.annotation.as_dict(),
                 }
                 for b in self.boxes
             ],

@@ -18,6 +18,7 @@ import numpy as np
 
 from ifb1.forms.layout import MM_PER_INCH, Box, Layout
 
+from .annotation import Annotation, AnnotationParams, read_annotation
 from .register import Registration
 
 
@@ -64,6 +65,16 @@ class SegmentParams:
     faint_max_solid : float
         Largest fraction of solid (dark, untextured) cells in a faint-pass
         region: pen strokes have solid cores, faint ridges none.
+    annotation : AnnotationParams
+        How an empty box's hand-written annotation is read
+        (:func:`ifb1.pipeline.annotation.read_annotation`).
+    overrun_max_mm2 : float
+        A print region smaller than this that touches the box's edge may be a
+        neighbour's print running over the border: when the rest of the box
+        carries an annotation read with at least ``overrun_min_confidence``,
+        the box is empty (its own finger is missing) and annotated.
+    overrun_min_confidence : float
+        See ``overrun_max_mm2`` (the uncertain-code fallback stays below it).
     """
 
     out_ppi: float = 500.0
@@ -84,6 +95,9 @@ class SegmentParams:
     faint_min_texture: float = 4.0
     faint_texture_factor: float = 2.2
     faint_max_solid: float = 0.02
+    annotation: AnnotationParams = AnnotationParams()
+    overrun_max_mm2: float = 250.0
+    overrun_min_confidence: float = 0.75
 
 
 @dataclass(frozen=True)
@@ -113,6 +127,10 @@ class BoxRegion:
         Axis-aligned hull of ``bbox`` in page px.
     area_mm2 : float
         Area of the print region.
+    annotation : Annotation or None
+        For an empty box: blank, hand-written "AMP"/"XX"/"UP", or print-like
+        marks (:func:`ifb1.pipeline.annotation.read_annotation`); None when a
+        print is present.
     """
 
     position: int
@@ -127,6 +145,7 @@ class BoxRegion:
     bbox: tuple[int, int, int, int] | None
     bbox_page_px: tuple[float, float, float, float] | None
     area_mm2: float
+    annotation: Annotation | None = None
 
 
 def _crop_to_page(t: np.ndarray, x0_mm: float, y0_mm: float, k: float) -> np.ndarray:
@@ -208,6 +227,12 @@ def _print_cells(cells: np.ndarray, window_mm: float, min_density: float, open_m
     return small
 
 
+def _touches_edge(mask: np.ndarray, margin: int) -> bool:
+    """Whether ``mask`` reaches within ``margin`` px of the crop's edge (cells leave a ragged last column)."""
+    m = max(1, margin)
+    return bool(mask[:m].any() or mask[-m:].any() or mask[:, :m].any() or mask[:, -m:].any())
+
+
 def segment_box(image: np.ndarray, registration: Registration, box: Box, *, line_width_mm: float,
                 params: SegmentParams = SegmentParams()) -> BoxRegion:
     """Segment one print box (see :func:`segment`)."""
@@ -233,6 +258,16 @@ def segment_box(image: np.ndarray, registration: Registration, box: Box, *, line
         crop[:band, :lw] = paper
     fg, area = _foreground(crop, k, p)
     present = bool(fg.any())
+    annotation = None
+    if present and area < p.overrun_max_mm2 and _touches_edge(fg, int(round(k))):
+        # A neighbour's print running over the border into a box whose own
+        # finger is missing and annotated: the writing beside it decides.
+        d = max(3, int(round(2.0 * k)) | 1)  # 1 mm around it: the region is found on 0.4 mm cells
+        near = cv2.dilate(fg.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))).astype(bool)
+        a = read_annotation(crop, mask=near, params=p.annotation)
+        if a.kind == "annotated" and a.confidence >= p.overrun_min_confidence:
+            present, annotation, area = False, a, 0.0
+            fg = np.zeros_like(fg)
     bbox = bbox_page = None
     if present:
         ys, xs = np.nonzero(fg.any(axis=1))[0], np.nonzero(fg.any(axis=0))[0]
@@ -240,6 +275,9 @@ def segment_box(image: np.ndarray, registration: Registration, box: Box, *, line
         q = np.array([[bbox[0], bbox[1]], [bbox[2], bbox[1]], [bbox[2], bbox[3]], [bbox[0], bbox[3]]], float) - 0.5
         qp = q @ m[:, :2].T + m[:, 2]
         bbox_page = (float(qp[:, 0].min()), float(qp[:, 1].min()), float(qp[:, 0].max()), float(qp[:, 1].max()))
+    # An empty box may say why: "AMP"/"XX" (amputated) or "UP" (unable to print).
+    if not present and annotation is None:
+        annotation = read_annotation(crop, params=p.annotation)
     corners = registration.to_page(box.corners_mm())
     return BoxRegion(
         position=box.position,
@@ -254,6 +292,7 @@ def segment_box(image: np.ndarray, registration: Registration, box: Box, *, line
         bbox=bbox,
         bbox_page_px=bbox_page,
         area_mm2=area,
+        annotation=annotation,
     )
 
 
