@@ -180,6 +180,28 @@ def _block_levels(image: np.ndarray, mask: np.ndarray, block: int) -> tuple[floa
     return float(np.median(p10)), float(np.median(p90)), len(sel)
 
 
+def _wide_blur(smooth: np.ndarray, sigma_in: float, sigma: float, *, factor: int = 4) -> np.ndarray:
+    """Gaussian blur of sigma ``sigma`` of an image, given ``smooth``, its blur of sigma ``sigma_in``.
+
+    Blurs compose (variances add), and an image already blurred by ``sigma_in`` can be
+    area-resampled by ``factor`` without aliasing, blurred by the remaining sigma there and
+    interpolated back: ~6x cheaper than the full-resolution blur, within 0.5 grey level of it
+    inside the image (a few levels at the very border).
+    """
+    import cv2
+
+    h, w = smooth.shape
+    f = factor
+    rest = sigma**2 - sigma_in**2 - (f * f - 1) / 12.0  # the area average adds (f^2 - 1)/12 px^2
+    if rest <= 0 or min(h, w) < 4 * f:
+        return cv2.GaussianBlur(smooth, (0, 0), float(np.sqrt(max(sigma**2 - sigma_in**2, 1e-6))))
+    ph, pw = (-h) % f, (-w) % f
+    padded = cv2.copyMakeBorder(smooth, 0, ph, 0, pw, cv2.BORDER_REFLECT_101) if ph or pw else smooth
+    small = cv2.resize(padded, ((w + pw) // f, (h + ph) // f), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), float(np.sqrt(rest)) / f)
+    return cv2.resize(small, (w + pw, h + ph), interpolation=cv2.INTER_LINEAR)[:h, :w]
+
+
 def _creases(image: np.ndarray, mask: np.ndarray, p: FeedbackParams) -> tuple[float, int]:
     """Total length (mm) and number of long, thin, pale lines inside the print."""
     import cv2
@@ -188,7 +210,7 @@ def _creases(image: np.ndarray, mask: np.ndarray, p: FeedbackParams) -> tuple[fl
     # A blur of about one ridge period turns ridge/valley alternation into a flat tone;
     # an ink-free line stays paler than its neighbourhood.
     smooth = cv2.GaussianBlur(img, (0, 0), p.crease_sigma_px)
-    background = cv2.GaussianBlur(img, (0, 0), 4 * p.crease_sigma_px)
+    background = _wide_blur(smooth, p.crease_sigma_px, 4 * p.crease_sigma_px)
     inner = cv2.erode(mask.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
     pale = ((smooth - background) > p.crease_residual_grey) & inner
     n, labels, stats, _ = cv2.connectedComponentsWithStats(pale.astype(np.uint8), connectivity=8)
@@ -211,7 +233,8 @@ def _creases(image: np.ndarray, mask: np.ndarray, p: FeedbackParams) -> tuple[fl
 
 
 def measure_print(image: np.ndarray, *, roi_mask: np.ndarray, features: Mapping[str, float],
-                  params: FeedbackParams = FeedbackParams()) -> dict[str, float]:
+                  params: FeedbackParams = FeedbackParams(),
+                  within: tuple[int, int, int, int] | None = None) -> dict[str, float]:
     """The quantities our feedback codes are decided on.
 
     Parameters
@@ -224,6 +247,11 @@ def measure_print(image: np.ndarray, *, roi_mask: np.ndarray, features: Mapping[
         NFIQ 2 native measures by name (uses ``LCS_Bin10_*`` and ``OCL_Bin10_Mean``).
     params : FeedbackParams
         Block size and crease-detector settings.
+    within : tuple of int, optional
+        ``(top, left, height, width)``: where ``image`` lies in a larger frame (the print box
+        it was cut from). Centre offset and edge contact are then judged against that frame's
+        centre and sides (a side of the frame is touched only where ``image`` reaches it);
+        default: ``image`` itself is the frame.
 
     Returns
     -------
@@ -237,12 +265,20 @@ def measure_print(image: np.ndarray, *, roi_mask: np.ndarray, features: Mapping[
     mask = np.asarray(roi_mask, dtype=bool)
     if mask.shape != image.shape:
         raise ValueError(f"roi_mask shape {mask.shape} differs from image shape {image.shape}")
+    top, left, fh, fw = (0, 0, h, w) if within is None else (int(v) for v in within)
+    if top < 0 or left < 0 or top + h > fh or left + w > fw:
+        raise ValueError(f"within={within} does not contain an image of shape {image.shape}")
     n = int(mask.sum())
     ridge, valley, _ = _block_levels(image, mask, params.block)
     if n:
         ys, xs = np.nonzero(mask)
-        offset = max(abs(xs.mean() + 0.5 - w / 2) / w, abs(ys.mean() + 0.5 - h / 2) / h)
-        edge = max(mask[0].mean(), mask[-1].mean(), mask[:, 0].mean(), mask[:, -1].mean())
+        offset = max(abs(xs.mean() + left + 0.5 - fw / 2) / fw, abs(ys.mean() + top + 0.5 - fh / 2) / fh)
+        # Only the frame's sides count: the image's own sides may be cut inside the frame.
+        sides = [mask[0].sum() / fw if top == 0 else 0.0,
+                 mask[-1].sum() / fw if top + h == fh else 0.0,
+                 mask[:, 0].sum() / fh if left == 0 else 0.0,
+                 mask[:, -1].sum() / fh if left + w == fw else 0.0]
+        edge = max(sides)
         crease_mm, crease_n = _creases(image, mask, params)
     else:
         offset, edge, crease_mm, crease_n = float("nan"), 0.0, 0.0, 0
@@ -253,7 +289,7 @@ def measure_print(image: np.ndarray, *, roi_mask: np.ndarray, features: Mapping[
         "valley_grey": valley,
         "ridge_contrast": valley - ridge,
         "area_mm2": n / PX_PER_MM**2,
-        "foreground_fraction": n / float(h * w) if h * w else 0.0,
+        "foreground_fraction": n / float(fh * fw) if fh * fw else 0.0,
         "centre_offset": float(offset),
         "edge_contact": float(edge),
         "low_clarity_fraction": low_clarity,
@@ -291,7 +327,8 @@ def our_codes(measures: Mapping[str, float], *, params: FeedbackParams = Feedbac
 def print_feedback(image: np.ndarray, *, features: Mapping[str, float],
                    actionable: Mapping[str, float] | None = None,
                    roi_mask: np.ndarray | None = None,
-                   params: FeedbackParams = FeedbackParams()) -> Feedback:
+                   params: FeedbackParams = FeedbackParams(),
+                   within: tuple[int, int, int, int] | None = None) -> Feedback:
     """Feedback for one print: NFIQ 2's actionable values and our plain-word codes.
 
     Parameters
@@ -308,6 +345,9 @@ def print_feedback(image: np.ndarray, *, features: Mapping[str, float],
         The fingerprint area; default :func:`ifb1.quality.roi.roi` of ``image``.
     params : FeedbackParams
         Thresholds.
+    within : tuple of int, optional
+        ``(top, left, height, width)`` of ``image`` in the print box it was cut from, for
+        ``off_centre`` and ``partial`` (see :func:`measure_print`).
 
     Returns
     -------
@@ -338,7 +378,7 @@ def print_feedback(image: np.ndarray, *, features: Mapping[str, float],
         # Nothing printed: describing the ridges of an empty box would only confuse.
         measures: dict[str, float] = {}
     else:
-        measures = measure_print(img, roi_mask=roi_mask, features=features, params=params)
+        measures = measure_print(img, roi_mask=roi_mask, features=features, params=params, within=within)
         codes += [c for c in our_codes(measures, params=params) if c not in codes]
     return Feedback(tuple(codes), tuple(MESSAGES[c] for c in codes), act, measures)
 
@@ -365,34 +405,27 @@ class PrintQuality:
     feedback: Feedback
 
 
-def _split_measures(result) -> tuple[dict[str, float], dict[str, float] | None]:
-    """Native measures and (if given) actionable values from ``compute_features``'s result."""
-    if isinstance(result, Mapping):
-        allv = dict(result)
-        act = None
-    else:
-        feats = getattr(result, "features", None)
-        if feats is None and hasattr(result, "as_dict"):
-            feats = result.as_dict()
-        if feats is None:
-            raise TypeError(f"unexpected compute_features result {type(result).__name__}")
-        allv = dict(feats)
-        act = getattr(result, "actionable", None)
-        act = dict(act) if act is not None else None
-    if act is None and all(k in allv for k in NFIQ2_ACTIONABLE_THRESHOLDS):
-        act = {k: float(allv[k]) for k in NFIQ2_ACTIONABLE_THRESHOLDS}
-    return {k: float(v) for k, v in allv.items()}, act
-
-
-def assess_print(image: np.ndarray, *, params: FeedbackParams = FeedbackParams()) -> PrintQuality:
+def assess_print(image: np.ndarray, *, params: FeedbackParams = FeedbackParams(),
+                 region: tuple[int, int, int, int] | None = None) -> PrintQuality:
     """NFIQ 2 unified score, native measures and feedback of one 500 ppi print.
+
+    The measures are those of :func:`ifb1.quality.features.compute_features` applied to the
+    image after NFIQ 2's near-white frame crop, computed without repeated work: the frame crop
+    is shared by the native and the minutiae measures, and the feedback reuses the native
+    measures' ROI instead of computing it again.
 
     Parameters
     ----------
     image : np.ndarray
-        uint8 grey fingerprint at 500 ppi (resample first, :mod:`ifb1.quality.io`).
+        uint8 grey fingerprint at 500 ppi (resample first, :mod:`ifb1.quality.io`), e.g. a
+        whole print box.
     params : FeedbackParams
         Feedback thresholds.
+    region : tuple of int, optional
+        ``(x0, y0, x1, y1)`` (exclusive ends) of the print within ``image``, e.g. its
+        foreground with a margin: only this part is scored, as NFIQ 2 expects an image of the
+        print, not of the whole box; ``off_centre`` and ``partial`` are still judged against
+        the whole ``image``. Default: the whole image.
 
     Returns
     -------
@@ -403,15 +436,21 @@ def assess_print(image: np.ndarray, *, params: FeedbackParams = FeedbackParams()
     Raises
     ------
     ValueError
-        If the image is not 2-D uint8; errors of the measures propagate.
+        If the image is not 2-D uint8 or ``region`` is empty or outside it; errors of the
+        measures propagate.
     """
     from ifb1.models.nfiq2 import FEATURE_NAMES, score
     from ifb1.quality.blocks import as_gray_u8, remove_near_white_frame
     from ifb1.quality.contrast import contrast
 
     img = as_gray_u8(image)
+    h, w = img.shape
+    x0, y0, x1, y1 = (0, 0, w, h) if region is None else (int(v) for v in region)
+    if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+        raise ValueError(f"region {region} is empty or outside the {w} x {h} image")
+    sub = img[y0:y1, x0:x1]
     # NFIQ 2 measures the image after cropping its near-white frame.
-    cropped, _ = remove_near_white_frame(img)
+    cropped, (t1, l1) = remove_near_white_frame(sub)
     c = contrast(cropped)
     pre = {"UniformImage": c.sigma, "EmptyImageOrContrastTooLow": c.mu}
     pre_codes = nfiq2_actionable_codes({**pre, "FingerprintImageWithMinutiae": np.inf,
@@ -422,19 +461,31 @@ def assess_print(image: np.ndarray, *, params: FeedbackParams = FeedbackParams()
         fb = Feedback(codes, tuple(MESSAGES[k] for k in codes), act, {})
         return PrintQuality(None, "no fingerprint: " + "; ".join(fb.messages), {}, fb)
 
-    from ifb1.quality.features import compute_features
+    from ifb1.quality.features import analyse_native
+    from ifb1.quality.minutiae import MinutiaeFeatureParams, minutiae_features
 
-    feats, act = _split_measures(compute_features(cropped))
+    # compute_features(cropped) crops the frame again (normally a no-op, not always): the
+    # native measures do that crop once and the minutiae measures use the same pixels.
+    nat = analyse_native(cropped)
+    (t2, l2), (h2, w2) = nat.origin, nat.shape
+    measured = cropped[t2:t2 + h2, l2:l2 + w2]
+    minu = minutiae_features(measured, params=MinutiaeFeatureParams(crop_white_frame=False))
+    feats = {**nat.features, **{k: float(v) for k, v in minu.items()}}
     missing = [k for k in FEATURE_NAMES if k not in feats]
     if missing:
-        from ifb1.quality.minutiae import minutiae_features
-
-        feats.update({k: float(v) for k, v in minutiae_features(cropped).items()})
-        missing = [k for k in FEATURE_NAMES if k not in feats]
-        if missing:
-            raise RuntimeError(f"quality measures missing: {missing}")
-    native = {k: feats[k] for k in FEATURE_NAMES}
+        raise RuntimeError(f"quality measures missing: {missing}")
+    native = {k: float(feats[k]) for k in FEATURE_NAMES}
+    act = {
+        "UniformImage": float(nat.actionable["UniformImage"]),
+        "EmptyImageOrContrastTooLow": float(nat.actionable["EmptyImageOrContrastTooLow"]),
+        "FingerprintImageWithMinutiae": float(minu["FingerprintImageWithMinutiae"]),
+        "SufficientFingerprintForeground": float(nat.actionable["SufficientFingerprintForeground"]),
+    }
+    # The ROI of the native measures, back in region coordinates (no second ROI pass).
+    roi_mask = np.zeros(sub.shape, bool)
+    roi_mask[t1 + t2:t1 + t2 + h2, l1 + l2:l1 + l2 + w2] = nat.roi_mask
     # Position and size are judged in the image as given (the print box), not the cropped one.
-    fb = print_feedback(img, features=native, actionable=act, params=params)
+    fb = print_feedback(sub, features=native, actionable=act, roi_mask=roi_mask, params=params,
+                        within=(y0, x0, h, w))
     # NFIQ 2 maps a failed measure to 0 before the forest.
     return PrintQuality(score(native, nan="zero"), None, native, fb)
