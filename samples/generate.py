@@ -15,7 +15,10 @@ Every point is mapped from the template's millimetres to page pixels
 2x3 matrix that resampled the page into the scan (``page_to_scan`` in the
 truth), so box and symbol corners are exact. Corners are TL, TR, BR, BL *as
 printed*: on a sheet fed upside down, TL lands near the image's bottom right.
-``print_bbox_px`` is ``[x0, y0, x1, y1]`` in scan pixels with exclusive ends,
+The barcode label is always wholly on the paper; ``barcode.damaged`` is true, with
+``barcode.damage_reasons``, when a pen stroke or scuff crosses the symbol or when the
+scanner cropped the sheet's edge through the symbol ("cut by the page edge": part of the
+symbol outside the scanned image). ``print_bbox_px`` is ``[x0, y0, x1, y1]`` in scan pixels with exclusive ends,
 the tight box of the print's foreground mask after the scan warp;
 :attr:`GeneratedForm.masks` holds those masks cropped to that box.
 
@@ -48,7 +51,8 @@ import numpy as np
 from ifb1.forms.layout import Layout, load_layout
 from ifb1.samples.form import (Pen, PrintStyle, check_ppi, fill_fields, invented_details, mm_to_page_px,
                                page_size_px, place_density, px_per_mm, render_blank_form, write_by_hand)
-from ifb1.samples.label import BARCODE_FORMATS, LabelParams, damage_label, render_label, stick_label
+from ifb1.samples.label import (BARCODE_FORMATS, LABEL_EDGE_MARGIN_MM, LabelParams, damage_label,
+                                label_half_extent_mm, render_label, stick_label, symbol_in_image)
 from ifb1.samples.scan import (CopyParams, ScanParams, flatbed_scan, print_and_copy, random_geometry,
                                second_generation, transform_points)
 
@@ -378,10 +382,12 @@ def generate_form(seed: int, index: int, *, options: FormOptions = FormOptions()
     lh_mm, lw_mm = label.image.shape[0] / s, label.image.shape[1] / s
     cx_mm = zx + zw / 2 + float(r_label.uniform(-10, 10))
     cy_mm = zy + zh / 2 + float(r_label.uniform(-10, 10))
-    # keep the label on the sheet
-    cx_mm = float(np.clip(cx_mm, lw_mm / 2 + 2, layout.page_mm[0] - lw_mm / 2 - 2))
-    cy_mm = float(np.clip(cy_mm, lh_mm / 2 + 2, layout.page_mm[1] - lh_mm / 2 - 2))
     angle = float(r_label.uniform(-10, 10))
+    # Keep the whole (turned) label on the sheet, 2 mm in from its edge: nobody sticks a label
+    # hanging over the paper's edge.
+    half_w, half_h = label_half_extent_mm((lw_mm, lh_mm), angle)
+    cx_mm = float(np.clip(cx_mm, half_w + LABEL_EDGE_MARGIN_MM, layout.page_mm[0] - half_w - LABEL_EDGE_MARGIN_MM))
+    cy_mm = float(np.clip(cy_mm, half_h + LABEL_EDGE_MARGIN_MM, layout.page_mm[1] - half_h - LABEL_EDGE_MARGIN_MM))
     symbol_page = stick_label(page, label, centre_px=mm_to_page_px(cx_mm, cy_mm, ppi), angle_deg=angle,
                               edge=options.label.edge)
 
@@ -420,6 +426,11 @@ def generate_form(seed: int, index: int, *, options: FormOptions = FormOptions()
                                                 "present", "annotation", "print_bbox_px", "damage", "quality",
                                                 "poor", "pattern", "patterns")})
     sym = geom.apply(symbol_page)
+    label_damage = ["pen stroke or scuff across the symbol"] if damaged_label else []
+    # The label is on the paper, but the scanner may crop the sheet's edge: a symbol whose
+    # bars are not wholly inside the scan cannot be read.
+    if not symbol_in_image(sym, size):
+        label_damage.append("cut by the page edge")
     verdict, reasons = verdict_for(boxes_out, copy=options.copy, copy_degradation=copy_strength)
     truth = {
         "schema": SCHEMA,
@@ -434,7 +445,8 @@ def generate_form(seed: int, index: int, *, options: FormOptions = FormOptions()
         "copy_degradation": copy_strength,
         "barcode": {"text": form_id, "format": options.barcode_format,
                     "corners_px": [[round(float(a), 3), round(float(b), 3)] for a, b in sym],
-                    "angle_on_page_deg": round(angle, 3), "damaged": damaged_label},
+                    "angle_on_page_deg": round(angle, 3), "damaged": bool(label_damage),
+                    "damage_reasons": label_damage},
         "boxes": boxes_out,
         "verdict": verdict, "verdict_reasons": reasons,
     }

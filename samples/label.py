@@ -18,6 +18,7 @@ from ifb1.samples.form import put_printed_text, px_per_mm
 
 BARCODE_FORMATS = ("Code128", "Code39", "DataMatrix", "QRCode")
 _LINEAR = ("Code128", "Code39")
+LABEL_EDGE_MARGIN_MM = 2.0  # a label is stuck at least this far inside the paper's edge
 
 
 @dataclass(frozen=True)
@@ -202,3 +203,21 @@ def stick_label(page: np.ndarray, label: RenderedLabel, *, centre_px: tuple[floa
     out = roi.astype(np.float32) * (1.0 - alpha) + np.where(alpha > 0, lab / np.maximum(alpha, 1e-3), 0) * alpha
     roi[...] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
     return label.symbol_corners @ m[:, :2].T + m[:, 2]
+
+
+def label_half_extent_mm(size_mm: tuple[float, float], angle_deg: float) -> tuple[float, float]:
+    """Half width and half height (mm) of the axis-aligned box around a label of
+    ``size_mm = (width, height)`` turned by ``angle_deg`` about its centre."""
+    w, h = size_mm
+    c, s = abs(np.cos(np.deg2rad(angle_deg))), abs(np.sin(np.deg2rad(angle_deg)))
+    return 0.5 * (w * c + h * s), 0.5 * (w * s + h * c)
+
+
+
+def symbol_in_image(corners_px, size: tuple[int, int]) -> bool:
+    """Whether a symbol (TL, TR, BR, BL corners in image pixels, pixel centres at integers)
+    lies wholly inside an image of ``size = (width, height)`` pixels. A cut quiet zone is not
+    counted: a reader can pad the image's edge with white."""
+    c = np.asarray(corners_px, np.float64).reshape(4, 2)
+    w, h = size
+    return bool(np.all(c >= -0.5) and np.all(c[:, 0] <= w - 0.5) and np.all(c[:, 1] <= h - 0.5))

@@ -261,3 +261,40 @@ def test_cli_writes_scans_and_truth_owner_only(tmp_path):
     assert res2.exit_code == 0, res2.output
     for p in out.iterdir():
         assert (out2 / p.name).read_bytes() == p.read_bytes(), p.name
+
+
+def test_label_cut_by_the_scan_edge_is_marked_damaged():
+    """The label stays on the paper; when the scanner crops the sheet's edge through the symbol,
+    the truth says damaged, "cut by the page edge"; otherwise not."""
+    from ifb1.samples.scan import ScanParams
+
+    shifted = ScanParams(max_offset_mm=40.0)  # sheets pushed far across the glass
+    seen = set()
+    for index in (1, 4):  # seed 3: index 1 lands with the label over the scan's right edge, 4 does not
+        form = generate_form(3, index, options=FormOptions(ppi=PPI, clean=True, upside_down=False, scan=shifted,
+                                                           barcode_damage_rate=0.0))
+        bc, (w, h) = form.truth["barcode"], form.truth["image_size_px"]
+        c = np.asarray(bc["corners_px"])
+        outside = bool((c < -0.5).any() or (c[:, 0] > w - 0.5).any() or (c[:, 1] > h - 0.5).any())
+        assert bc["damaged"] == outside
+        assert bc["damage_reasons"] == (["cut by the page edge"] if outside else [])
+        seen.add(outside)
+        # On the paper: the symbol, mapped back to the page, lies inside the sheet.
+        m = np.asarray(form.truth["page_to_scan"])
+        page_px = (c - m[:, 2]) @ np.linalg.inv(m[:, :2]).T
+        page_mm = (page_px + 0.5) * 25.4 / PPI
+        assert (page_mm >= 2.0).all() and (page_mm[:, 0] <= 208.0).all() and (page_mm[:, 1] <= 295.0).all()
+    assert seen == {True, False}
+
+
+def test_symbol_in_image_and_turned_label_extent():
+    from ifb1.samples.label import label_half_extent_mm, symbol_in_image
+
+    quad = [[10, 10], [110, 20], [108, 40], [8, 30]]
+    assert symbol_in_image(quad, (120, 50))
+    assert not symbol_in_image(quad, (110, 50))  # the right end cut
+    assert not symbol_in_image(np.asarray(quad) - [9, 0], (120, 50))  # the left end cut
+    assert label_half_extent_mm((60.0, 20.0), 0.0) == pytest.approx((30.0, 10.0))
+    hw, hh = label_half_extent_mm((60.0, 20.0), 10.0)
+    c, s = np.cos(np.deg2rad(10)), np.sin(np.deg2rad(10))
+    assert (hw, hh) == pytest.approx((30 * c + 10 * s, 30 * s + 10 * c))
