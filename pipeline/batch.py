@@ -540,24 +540,26 @@ def _export_print(position: int, present: bool, image, quality: float | None,
     )
 
 
-def _missing_of(p) -> tuple[tuple[int, str], ...]:
+def _missing_of(position: int, present: bool, annotation_code: str | None) -> tuple[tuple[int, str], ...]:
     """14.018 entries of an empty rolled box or plain thumb carrying "AMP"/"XX"/"UP".
 
-    "AMP" and "XX" export as ``XX`` (amputation), "UP" as ``UP``. Four-finger
-    slaps (13, 14) are not marked yet: a missing finger inside a slap needs
-    the slap split into fingers first.
+    ``annotation_code`` is the text read in the box (as
+    :attr:`ifb1.pipeline.form.PrintResult.annotation_code` gives it and the
+    record keeps it). "AMP" and "XX" export as ``XX`` (amputation), "UP" as
+    ``UP``. Four-finger slaps (13, 14) are not marked yet: a missing finger
+    inside a slap needs the slap split into fingers first.
     """
     from ifb1.export.ansi_nist import PLAIN_THUMB_FINGER
+    from ifb1.pipeline.annotation import ANSI_NIST_CODE
 
-    a = p.annotation
-    code = a.ansi_nist_code if a is not None and not p.present else None
-    if code is None or p.position > 12:
+    code = ANSI_NIST_CODE.get(annotation_code) if annotation_code is not None and not present else None
+    if code is None or position > 12:
         return ()
-    return ((PLAIN_THUMB_FINGER.get(p.position, p.position), code),)
+    return ((PLAIN_THUMB_FINGER.get(position, position), code),)
 
 
 def _export_prints(rec, form_key: int) -> list:
-    """The form's prints for export, images read back from its registered crop files."""
+    """The form's prints for export: images read back from its registered crop files, 14.018 from the record."""
     import cv2
 
     out = []
@@ -570,7 +572,8 @@ def _export_prints(rec, form_key: int) -> list:
             if image is None or image.ndim != 2 or image.dtype.name != "uint8":
                 raise FileNotFoundError(f"{p.crop_path}: crop of print {p.position} is missing or unreadable "
                                         "(a killed batch publishes it on its next run)")
-        out.append(_export_print(p.position, p.present, image, p.quality))
+        out.append(_export_print(p.position, p.present, image, p.quality,
+                                 _missing_of(p.position, p.present, p.annotation_code)))
     return out
 
 
@@ -587,7 +590,8 @@ def build_export(result: FormResult, *, case_ref: str | None, policy: Policy) ->
 
     if result.verdict is None or result.verdict.verdict != "suitable" or validate_form_id(result.form_id) is None:
         return None
-    prints = [_export_print(p.position, p.present, p.image, p.quality, _missing_of(p)) for p in result.prints]
+    prints = [_export_print(p.position, p.present, p.image, p.quality,
+                            _missing_of(p.position, p.present, p.annotation_code)) for p in result.prints]
     return build_transaction(prints, form_id=result.form_id, case_ref=case_ref, config=policy.export)
 
 
@@ -1001,7 +1005,8 @@ def _record_result(rec, job: Job, result: FormResult, *, entry: ManifestEntry | 
                        quality=None if p.quality is None else float(p.quality),
                        feedback=tuple(c.replace("_", " ") for c in p.feedback_codes) or
                        ((p.quality_note,) if p.present and p.quality_note else ()),
-                       crop_path=str(crop_of[p.position]) if p.position in crop_of else None)
+                       crop_path=str(crop_of[p.position]) if p.position in crop_of else None,
+                       annotation_code=p.annotation_code)
             for p in result.prints
         ])
         for rel, pos in files.items():

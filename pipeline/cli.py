@@ -7,9 +7,11 @@ plain-word feedback per print, the copy check and the verdict with its reasons.
 Outputs for each form go to ``OUT/<safe name>/`` (see
 :func:`ifb1.barcode.ids.safe_output_name`): ``prints/<position>.png`` (500 ppi,
 resolution in the PNG), ``preview.jpg`` (the page, small, boxes and barcode
-drawn) and ``result.json``. Files are owner-only (0o600, folders 0o700) and
-written atomically (temporary file, then rename), so a crash never leaves a
-half-written file and a rerun overwrites cleanly. Input files are only read.
+drawn) and ``result.json`` (:meth:`ifb1.pipeline.form.FormResult.to_dict`,
+the same JSON as ``--json`` prints and as the batch writes). Files are
+owner-only (0o600, folders 0o700) and written atomically (temporary file, then
+rename), so a crash never leaves a half-written file and a rerun overwrites
+cleanly. Input files are only read.
 """
 
 from __future__ import annotations
@@ -117,61 +119,6 @@ def _json_default(obj):
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
-def result_json(result) -> dict:
-    """The JSON object of one processed form (one line of ``ifb1 process --json``).
-
-    The reader's keys (:meth:`ifb1.pipeline.read.FormReading.to_dict`: barcode,
-    ppi, registration, the boxes) with, per print, ``quality`` (NFIQ 2 0-100 or
-    null), ``quality_status``, ``quality_note`` and ``feedback``
-    (``{"codes": [...], "messages": [...]}``), and per form ``is_copy``,
-    ``copy`` (the copy check), ``verdict`` (``{"verdict", "reasons",
-    "defective_positions"}``), ``timings_ms`` and ``warnings``.
-
-    Parameters
-    ----------
-    result : FormResult
-        From :func:`ifb1.pipeline.form.process_form`.
-
-    Returns
-    -------
-    dict
-    """
-    d = dict(result.reading) if result.reading else {
-        "source": result.source, "sha256": result.sha256, "form_id": None, "form_id_source": None,
-        "manual_entry": True, "prints": []}
-    d["status"] = result.status
-    by_pos = {p.position: p for p in result.prints}
-    prints = []
-    for entry in d.get("prints", []):
-        entry = dict(entry)
-        pr = by_pos.get(entry["position"])
-        if pr is not None:
-            codes, messages = list(pr.feedback_codes), list(pr.feedback)
-            if pr.quality_status in ("not-scored", "failed") and not codes and pr.quality_note:
-                # No score and no problem found in the print: the reason is the feedback.
-                codes, messages = ["not_scored"], [pr.quality_note]
-            entry.update(quality=pr.quality, quality_status=pr.quality_status, quality_note=pr.quality_note,
-                         feedback={"codes": codes, "messages": messages})
-        prints.append(entry)
-    d["prints"] = prints
-    d["is_copy"] = result.is_copy
-    c = result.copy
-    d["copy"] = None if c is None else {"marked_copy": result.is_copy, "looks_like_copy": c.looks_like_copy,
-                                        "checked": c.checked, "note": c.note}
-    v = result.verdict
-    d["verdict"] = None if v is None else {"verdict": v.verdict, "reasons": list(v.reasons),
-                                           "defective_positions": list(v.defective_positions)}
-    d["timings_ms"] = {k: round(float(ms), 1) for k, ms in result.timings_ms.items()}
-    warnings = list(result.warnings)
-    if c is not None and c.looks_like_copy and not result.is_copy:
-        warnings.append(f"marked as an original but looks like a scanned copy ({c.note}); "
-                        "if it is a copy, process it again with --copy")
-    d["warnings"] = warnings
-    if result.error is not None:
-        d["error"] = result.error
-    return d
-
-
 def write_outputs(result, out_dir: Path) -> dict:
     """Write one processed form's prints, preview and result.json under ``out_dir``.
 
@@ -185,12 +132,12 @@ def write_outputs(result, out_dir: Path) -> dict:
     Returns
     -------
     dict
-        :func:`result_json`, with ``output`` (the folder, relative to
-        ``out_dir``) and each print's ``file`` (or None) added.
+        :meth:`ifb1.pipeline.form.FormResult.to_dict`, with ``output`` (the
+        folder, relative to ``out_dir``) and each print's ``file`` (or None) added.
     """
     from ifb1.barcode.ids import safe_output_name
 
-    d = result_json(result)
+    d = result.to_dict()
     if result.sha256 is None:
         return d
     name = safe_output_name(result.form_id, result.sha256)
@@ -258,7 +205,7 @@ def summary_lines(result: dict, *, min_quality: int | None = None, out_dir: Path
     Parameters
     ----------
     result : dict
-        From :func:`write_outputs` or :func:`result_json`.
+        From :func:`write_outputs` or :meth:`ifb1.pipeline.form.FormResult.to_dict`.
     min_quality : int, optional
         The policy's threshold: scores below it are marked POOR.
     out_dir : Path, optional
@@ -347,9 +294,9 @@ def process(scans: tuple[str, ...], out_dir: Path, as_json: bool, form_id: str |
         res = process_form(src, options=options)
         t = time.perf_counter()
         try:
-            result = write_outputs(res, out_dir) if res.ok else result_json(res)
+            result = write_outputs(res, out_dir) if res.ok else res.to_dict()
         except OSError as exc:
-            result = result_json(res)
+            result = res.to_dict()
             result.update(status="rejected", error=f"{src}: cannot write outputs to {out_dir}: {exc}")
         end = time.perf_counter()
         result["timings_ms"]["write"] = round((end - t) * 1000.0, 1)

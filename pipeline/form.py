@@ -128,18 +128,26 @@ class PrintResult:
         )
 
     def to_dict(self) -> dict:
+        """JSON-ready box (no image): one entry of :meth:`FormResult.to_dict`'s ``prints``.
+
+        ``feedback`` is ``{"codes": [...], "messages": [...]}``; a box with no
+        score and no problem found gives the reason there (code ``not_scored``).
+        """
+        codes, messages = list(self.feedback_codes), list(self.feedback)
+        if self.quality_status in ("not-scored", "failed") and not codes and self.quality_note:
+            # No score and no problem found in the print: the reason is the feedback.
+            codes, messages = ["not_scored"], [self.quality_note]
         return {
             "position": self.position,
             "finger": self.finger,
             "impression": self.impression,
             "present": self.present,
-            "quality": self.quality,
-            "quality_status": self.quality_status,
-            "quality_note": self.quality_note,
-            "feedback_codes": list(self.feedback_codes),
-            "feedback": list(self.feedback),
             "area_mm2": round(float(self.area_mm2), 1),
             "annotation": None if self.annotation is None else self.annotation.as_dict(),
+            "quality": None if self.quality is None else int(self.quality),
+            "quality_status": self.quality_status,
+            "quality_note": self.quality_note,
+            "feedback": {"codes": codes, "messages": messages},
         }
 
 
@@ -221,25 +229,51 @@ class FormResult:
         return replace(self, preview_jpeg=None, prints=tuple(replace(p, image=None) for p in self.prints))
 
     def to_dict(self) -> dict:
-        """JSON-ready result (no images)."""
-        d = {
-            "source": self.source,
-            "status": self.status,
-            "sha256": self.sha256,
-            "form_id": self.form_id,
-            "form_id_source": self.form_id_source,
-            "manual_entry": self.manual_entry,
-            "is_copy": self.is_copy,
-            "looks_like_copy": None if self.copy is None else self.copy.looks_like_copy,
-            "copy_check": None if self.copy is None else self.copy.note,
-            "verdict": None if self.verdict is None else self.verdict.verdict,
-            "verdict_reasons": [] if self.verdict is None else list(self.verdict.reasons),
-            "defective_positions": [] if self.verdict is None else list(self.verdict.defective_positions),
-            "prints": [p.to_dict() for p in self.prints],
-            "reading": self.reading,
-            "timings_ms": {k: round(float(v), 1) for k, v in self.timings_ms.items()},
-            "warnings": list(self.warnings),
-        }
+        """The form's JSON result (no images): one line of ``ifb1 process --json``, the batch's ``result.json``.
+
+        The reader's keys (:meth:`ifb1.pipeline.read.FormReading.to_dict`:
+        ``source``, ``status``, ``sha256``, ``form_id``, ``form_id_source``,
+        ``manual_entry``, ``barcode``, ``ppi``, ``ppi_source``,
+        ``resampled_from``, ``upside_down``, ``rotation_deg``, ...), with per
+        print the reader's box keys (``corners_px``, ``bbox_px``,
+        ``annotation``, ...) and :meth:`PrintResult.to_dict` (``quality``,
+        ``quality_status``, ``quality_note``, ``feedback {codes, messages}``),
+        and per form ``is_copy``, ``copy {marked_copy, looks_like_copy,
+        checked, note}``, ``verdict {verdict, reasons, defective_positions}``
+        (null when rejected), ``timings_ms`` per stage, ``warnings`` (with one
+        for an original that looks like a copy) and ``error`` when rejected.
+
+        Returns
+        -------
+        dict
+            A fresh dict (callers may add keys such as ``output`` or ``files``).
+        """
+        d = dict(self.reading) if self.reading else {
+            "source": self.source, "sha256": self.sha256, "form_id": None, "form_id_source": None,
+            "manual_entry": True, "prints": []}
+        d["status"] = self.status
+        if self.ok:
+            d.update(form_id=self.form_id, form_id_source=self.form_id_source, manual_entry=self.manual_entry)
+        scored = {p.position: p for p in self.prints}
+        prints = []
+        for entry in d.get("prints", []):
+            pr = scored.pop(entry["position"], None)
+            prints.append(dict(entry) if pr is None else {**entry, **pr.to_dict()})
+        prints += [p.to_dict() for p in scored.values()]  # boxes the reading does not list (none in practice)
+        d["prints"] = sorted(prints, key=lambda p: p["position"])
+        d["is_copy"] = self.is_copy
+        c = self.copy
+        d["copy"] = None if c is None else {"marked_copy": self.is_copy, "looks_like_copy": c.looks_like_copy,
+                                            "checked": c.checked, "note": c.note}
+        v = self.verdict
+        d["verdict"] = None if v is None else {"verdict": v.verdict, "reasons": list(v.reasons),
+                                               "defective_positions": list(v.defective_positions)}
+        d["timings_ms"] = {k: round(float(ms), 1) for k, ms in self.timings_ms.items()}
+        warnings = list(self.warnings)
+        if c is not None and c.looks_like_copy and not self.is_copy:
+            warnings.append(f"marked as an original but looks like a scanned copy ({c.note}); if it is a copy, "
+                            "process it again marked as one (--copy, or copy=yes in the batch manifest)")
+        d["warnings"] = warnings
         if self.error is not None:
             d["error"] = self.error
         return d

@@ -14,6 +14,7 @@ Only this package's modules touch the database; nothing here imports numpy.
 
 from ifb1.records.audit import AuditReport, load_audit_key, verify_chain
 from ifb1.records.db import (
+    ANNOTATION_CODES,
     Artefact,
     Deletion,
     DuplicateScanError,
@@ -32,6 +33,7 @@ from ifb1.records.db import (
 from ifb1.records.delete import DeletionOutcome, DeletionReport, case_note, delete_unsuitable
 
 __all__ = [
+    "ANNOTATION_CODES",
     "Artefact",
     "AuditReport",
     "Deletion",

@@ -180,9 +180,23 @@ _V1 = [
        BEGIN SELECT RAISE(ABORT, 'ifb1: a completed deletion cannot be changed'); END""",
 ]
 
+#: The texts an officer writes in an empty print box (:mod:`ifb1.pipeline.annotation`):
+#: "AMP" and "XX" (amputated) export as ANSI/NIST-ITL 14.018 ``XX``, "UP" (unable to print) as ``UP``.
+ANNOTATION_CODES = ("AMP", "UP", "XX")
+
+# v2: the annotation read in an empty box, so that an export rebuilt from the
+# record (``ifb1 export``, a resumed batch) carries field 14.018 like the
+# batch's own. Rows recorded before get NULL (not read then). The codes are
+# spelt out (not taken from ANNOTATION_CODES) so that this step never changes.
+_V2 = [
+    """ALTER TABLE prints ADD COLUMN annotation_code TEXT
+        CHECK (annotation_code IS NULL OR (annotation_code IN ('AMP', 'UP', 'XX') AND present = 0))""",
+]
+
 #: Ordered ``(version, description, statements)``; append new steps, never edit old ones.
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "forms, prints, artefacts, roots, hash-chained events, deletions", _V1),
+    (2, "prints.annotation_code: AMP/XX/UP written in an empty box (ANSI/NIST-ITL 14.018)", _V2),
 ]
 
 
@@ -214,7 +228,10 @@ class PrintEntry:
     ``position`` is the ANSI/NIST-ITL finger position (1-14); ``quality`` the
     NFIQ 2-style score or None when it could not be measured; ``feedback``
     short reasons (``"too dark"``, ...); ``crop_path`` the crop file, which is
-    registered as an artefact of the form.
+    registered as an artefact of the form; ``annotation_code`` the text an
+    officer wrote in an empty box (one of :data:`ANNOTATION_CODES`: ``"AMP"``,
+    ``"XX"``, ``"UP"``), None for a print or a box without one (and for prints
+    recorded before schema version 2).
     """
 
     position: int
@@ -222,6 +239,7 @@ class PrintEntry:
     quality: float | None = None
     feedback: tuple[str, ...] = ()
     crop_path: str | None = None
+    annotation_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -785,11 +803,24 @@ class Record:
         return form_key
 
     def set_prints(self, form_key: int, prints: Iterable[PrintEntry]) -> None:
-        """Replace the form's print rows; each ``crop_path`` is registered as a ``crop`` artefact."""
+        """Replace the form's print rows; each ``crop_path`` is registered as a ``crop`` artefact.
+
+        Raises
+        ------
+        RecordError
+            For positions repeated or outside 1-14, or an ``annotation_code``
+            that is not one of :data:`ANNOTATION_CODES` or is on a box with a print.
+        """
         entries = list(prints)
         positions = [p.position for p in entries]
         if len(set(positions)) != len(positions) or any(not 1 <= p <= 14 for p in positions):
             raise RecordError(f"form {form_key}: print positions must be distinct and 1-14, got {positions}")
+        for p in entries:
+            if p.annotation_code is not None and (p.annotation_code not in ANNOTATION_CODES or p.present):
+                raise RecordError(
+                    f"form {form_key}: print {p.position}: annotation {p.annotation_code!r} refused "
+                    f"(one of {', '.join(ANNOTATION_CODES)}, on an empty box only)"
+                )
         with self.transaction():
             self._require_not_deleting(form_key)
             self._conn.execute("DELETE FROM prints WHERE form_key = ?", (form_key,))
@@ -797,7 +828,8 @@ class Record:
                 if p.crop_path is not None:
                     self.add_artefact(form_key, "crop", p.crop_path)
                 self._conn.execute(
-                    "INSERT INTO prints (form_key, position, present, quality, feedback, crop_path) VALUES (?,?,?,?,?,?)",
+                    "INSERT INTO prints (form_key, position, present, quality, feedback, crop_path, annotation_code)"
+                    " VALUES (?,?,?,?,?,?,?)",
                     (
                         form_key,
                         int(p.position),
@@ -805,6 +837,7 @@ class Record:
                         None if p.quality is None else float(p.quality),
                         chain.canonical_json(list(p.feedback)),
                         None if p.crop_path is None else str(p.crop_path),
+                        p.annotation_code,
                     ),
                 )
 
@@ -818,6 +851,7 @@ class Record:
                 quality=r["quality"],
                 feedback=tuple(json.loads(r["feedback"])),
                 crop_path=r["crop_path"],
+                annotation_code=r["annotation_code"],
             )
             for r in rows
         )

@@ -185,3 +185,38 @@ def test_blank_missing_box_is_still_a_defect(forms):
     for pos in blank:
         assert pos in result.verdict.defective_positions
         assert any(f"finger {pos}: no print and no reason marked" in r for r in result.verdict.reasons)
+
+
+def test_re_export_from_the_record_keeps_14_018(forms, tmp_path):
+    """`ifb1 export --force` rebuilds the transaction from the record: the annotations are there too."""
+    import os
+    import shutil
+
+    from click.testing import CliRunner
+
+    from ifb1.pipeline.batch import Progress, run_batch
+    from ifb1.pipeline.batch_cli import export
+    from ifb1.records import open_record
+
+    path, truth = forms[4]
+    marked = {t["position"]: t["annotation"] for t in truth["boxes"] if not t["present"]}
+    expected = {pos: ((pos, "XX" if code in ("AMP", "XX") else "UP"),) for pos, code in marked.items() if pos <= 10}
+    assert expected
+    tray, out, data = tmp_path / "tray", tmp_path / "out", tmp_path / "data"
+    tray.mkdir()
+    shutil.copy(path, tray / path.name)
+    with open(os.devnull, "w") as quiet:
+        s = run_batch(tray, out=out, data=data, progress=lambda n: Progress(n, stream=quiet))
+    (f,) = s.files
+    assert (f.verdict, f.export) == ("suitable", "exported"), f
+    with open_record(data, readonly=True) as rec:  # the text read is kept per box, as written
+        recorded = {p.position: p.annotation_code for p in rec.prints(f.form_key) if p.annotation_code}
+    assert recorded == {pos: code for pos, code in marked.items() if code}
+
+    res = CliRunner().invoke(export, ["--data", str(data), "--out", str(tmp_path / "again"),
+                                      "--form-id", f.form_id, "--force"])
+    assert res.exit_code == 0 and "EXPORTED" in res.output, res.output
+    again = parse_transaction((tmp_path / "again" / f"{f.form_id}.an2").read_bytes())
+    first = parse_transaction((out / "exports" / f"{f.form_id}.an2").read_bytes())
+    assert {p.position: p.missing for p in again.prints if p.missing} == expected
+    assert [(p.position, p.missing) for p in again.prints] == [(p.position, p.missing) for p in first.prints]

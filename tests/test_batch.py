@@ -19,10 +19,12 @@ from ifb1.export import parse_transaction
 from ifb1.pipeline.batch import (
     CRASH_ENV,
     ManifestError,
+    form_folder_name,
     list_tray,
     read_manifest,
 )
 from ifb1.pipeline.batch_cli import batch, export
+from ifb1.pipeline.cli import process
 from ifb1.records import open_record, verify_chain
 from ifb1.samples.generate import FormOptions, generate_form, save_scan
 
@@ -130,6 +132,26 @@ def test_batch_verdicts_exports_bad_file_and_rerun(scans, tmp_path):
             arts = rec.artefacts(f.form_key)
             assert all(x.path.is_file() for x in arts)
             assert sum(x.kind == "crop" for x in arts) == sum(p.present for p in rec.prints(f.form_key))
+    # result.json has the shape `ifb1 process --json` prints (one builder: FormResult.to_dict).
+    with open_record(data, readonly=True) as rec:
+        fa = rec.find_by_hash(hashlib.sha256((tray / "a.png").read_bytes()).hexdigest())
+    saved = json.loads((out / "forms" / form_folder_name(fa.form_id, fa.scan_sha256) / "result.json").read_text())
+    assert saved["verdict"] == {"verdict": fa.verdict, "reasons": list(fa.verdict_reasons),
+                                "defective_positions": saved["verdict"]["defective_positions"]}
+    assert saved["form_id"] == fa.form_id and saved["sha256"] == fa.scan_sha256 and saved["status"] == "ok"
+    assert saved["files"] == sorted(["preview.jpg", "result.json",
+                                     *(f"prints/{p['position']:02d}.png" for p in saved["prints"] if p["present"])])
+    res = CliRunner().invoke(process, [str(tray / "a.png"), "--out", str(tmp_path / "proc"), "--json"])
+    assert res.exit_code == 0, res.output
+    shown = json.loads(res.output)
+    assert set(saved) - {"files"} == set(shown) - {"output"}
+    assert saved["copy"] == shown["copy"] and saved["verdict"] == shown["verdict"]
+    for b, c in zip(saved["prints"], shown["prints"], strict=True):
+        assert set(b) == set(c) - {"file"}
+        assert {k: b[k] for k in b} == {k: c[k] for k in b}, b["position"]
+        assert set(b["feedback"]) == {"codes", "messages"}
+    assert not {"verdict_reasons", "defective_positions", "reading"} & set(saved)
+
     evts = events(data)
     assert sorted(count(evts, "processed").values()) == [1, 1, 1]
     assert sorted(count(evts, "exported").values()) == [1, 1]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ifb1.pipeline.cli import process, result_json, summary_lines
+from ifb1.pipeline.cli import process, summary_lines
 from ifb1.pipeline.form import SLAP_POSITIONS, CopyCheck, FormResult, PrintResult
 from ifb1.pipeline.policy import Verdict
 from ifb1.samples.generate import FormOptions, generate_form, save_scan
@@ -139,7 +139,7 @@ def _result(**kw) -> FormResult:
 
 
 def test_original_that_looks_like_a_copy_is_warned_and_summary_reads_well():
-    d = result_json(_result())
+    d = _result().to_dict()
     assert any("looks like a scanned copy" in w and "--copy" in w for w in d["warnings"])
     lines = summary_lines(d, min_quality=30)
     assert lines[0] == "OK a.png: MANUAL ENTRY: no barcode read, enter the form id by hand"
@@ -149,7 +149,7 @@ def test_original_that_looks_like_a_copy_is_warned_and_summary_reads_well():
     assert sum("55  Too dark (over-inked)" in ln for ln in lines) == 12
     assert sum("Use less ink" in ln for ln in lines) == 1
     # Marked as a copy: no warning (the detector is not even run on copies).
-    d2 = result_json(_result(is_copy=True, copy=CopyCheck(False, False, "marked as a scanned copy: not checked")))
+    d2 = _result(is_copy=True, copy=CopyCheck(False, False, "marked as a scanned copy: not checked")).to_dict()
     assert d2["warnings"] == []
 
 

@@ -119,12 +119,13 @@ def test_migrations_are_idempotent_and_incremental(data: Path, monkeypatch):
     open_record(data, clock=clock).close()
     with open_record(data, clock=clock) as record:
         assert [e.kind for e in record.events()] == ["record-created"]
-    extra = (2, "test step", ["CREATE TABLE test_extra (x INTEGER)"])
+    nxt = db.MIGRATIONS[-1][0] + 1
+    extra = (nxt, "test step", ["CREATE TABLE test_extra (x INTEGER)"])
     monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, extra])
     with open_record(data, clock=clock) as record:
-        assert record.schema_version == 2
+        assert record.schema_version == nxt
         migrated = [e for e in record.events() if e.kind == "schema-migrated"]
-        assert len(migrated) == 1 and migrated[0].details["to"] == 2
+        assert len(migrated) == 1 and migrated[0].details["to"] == nxt
     with open_record(data, clock=clock) as record:  # nothing left to apply
         assert len(record.events()) == 2
         assert verify_chain(record).intact
@@ -132,13 +133,14 @@ def test_migrations_are_idempotent_and_incremental(data: Path, monkeypatch):
 
 def test_failed_migration_changes_nothing(data: Path, monkeypatch):
     open_record(data).close()
-    bad = (2, "broken step", ["CREATE TABLE half_done (x INTEGER)", "THIS IS NOT SQL"])
+    latest = db.MIGRATIONS[-1][0]
+    bad = (latest + 1, "broken step", ["CREATE TABLE half_done (x INTEGER)", "THIS IS NOT SQL"])
     monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, bad])
     with pytest.raises(sqlite3.OperationalError):
         open_record(data)
     monkeypatch.undo()
     with open_record(data) as record:
-        assert record.schema_version == 1
+        assert record.schema_version == latest
         assert not record._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'half_done'").fetchone()
 
 
@@ -149,6 +151,57 @@ def test_refuses_a_newer_schema(data: Path):
         with pytest.raises(SchemaTooNewError, match="schema version 99.*newer ifb1"):
             open_record(data, **kwargs)
     assert raw(data).execute("SELECT version FROM schema_version").fetchone()[0] == 99
+
+
+def test_annotation_migration_from_version_1(data: Path, monkeypatch):
+    """A record written by the v1 schema gains prints.annotation_code once; old rows read NULL."""
+    v1 = [m for m in db.MIGRATIONS if m[0] == 1]
+    with monkeypatch.context() as m:
+        m.setattr(db, "MIGRATIONS", v1)
+        with open_record(data, clock=clock) as record:
+            assert record.schema_version == 1
+            key = record.add_form(scan_sha256="a" * 64, source_path=write(data / "old.png", b"old"),
+                                  is_copy=False, actor="tester", form_id="IFB1-OLD")
+    cols = {r[1] for r in raw(data).execute("PRAGMA table_info(prints)")}
+    assert "annotation_code" not in cols
+    # Print rows as ifb1 with the v1 schema wrote them.
+    raw(data).executemany("INSERT INTO prints (form_key, position, present, quality, feedback) VALUES (?,?,?,?,'[]')",
+                          [(key, 1, 1, 40.0), (key, 2, 0, None)])
+    with pytest.raises(RecordError, match="schema version 1 needs upgrading"):
+        open_record(data, readonly=True)
+
+    with open_record(data, clock=clock) as record:
+        assert record.schema_version == db.MIGRATIONS[-1][0] >= 2
+        migrated = [e for e in record.events() if e.kind == "schema-migrated"]
+        assert [(e.details["from"], e.details["to"]) for e in migrated] == [(1, 2)]
+        assert [p.annotation_code for p in record.prints(key)] == [None, None]  # not read back then
+        assert [(p.position, p.present, p.quality) for p in record.prints(key)] == [(1, True, 40.0), (2, False, None)]
+        # New rows keep the text read; only on empty boxes and only AMP/XX/UP.
+        record.set_prints(key, [PrintEntry(1, True, 40.0), PrintEntry(2, False, annotation_code="AMP"),
+                                PrintEntry(11, False, annotation_code="UP")])
+        assert [p.annotation_code for p in record.prints(key)] == [None, "AMP", "UP"]
+        for bad in (PrintEntry(3, True, 50.0, annotation_code="XX"), PrintEntry(3, False, annotation_code="AMPUTATED")):
+            with pytest.raises(RecordError, match="annotation"):
+                record.set_prints(key, [bad])
+        assert [p.annotation_code for p in record.prints(key)] == [None, "AMP", "UP"]  # unchanged
+        assert verify_chain(record).intact
+    # The column's CHECK holds against writes that bypass set_prints too.
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        raw(data).execute("UPDATE prints SET annotation_code = 'XX' WHERE position = 1")
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        raw(data).execute("UPDATE prints SET annotation_code = 'xx' WHERE position = 2")
+    with open_record(data, clock=clock) as record:  # applied once: nothing more on the next open
+        assert [e.kind for e in record.events()].count("schema-migrated") == 1
+    with open_record(data, readonly=True) as record:
+        assert [p.annotation_code for p in record.prints(key)] == [None, "AMP", "UP"]
+
+    # A schema newer than this code's is still refused, for writing and reading, and left alone.
+    newer = db.MIGRATIONS[-1][0] + 1
+    raw(data).execute("UPDATE schema_version SET version = ?", (newer,))
+    for kwargs in ({}, {"readonly": True}):
+        with pytest.raises(SchemaTooNewError, match=f"schema version {newer}.*newer ifb1"):
+            open_record(data, **kwargs)
+    assert raw(data).execute("SELECT version FROM schema_version").fetchone()[0] == newer
 
 
 def test_no_record_is_created_when_not_asked(data: Path):
