@@ -642,6 +642,44 @@ def rotated_samples(
     return np.where(inside, flat[idx], 0).astype(np.uint8)
 
 
+
+def rotated_block_samples(image: np.ndarray, *, blk: int, grid: "OffsetGrid | None" = None,
+                          fg: np.ndarray | None = None, orient: np.ndarray | None = None,
+                          extra: int = 0) -> np.ndarray | None:
+    """Each foreground block's centre sampled along its ridge orientation (LCS and RVUP).
+
+    NFIQ 2 rotates the window around every foreground block so that ridges run
+    along the rows and takes the central 16 x 32 samples (``rows`` across the
+    block centre +-8, ``cols`` +-16).
+
+    Parameters
+    ----------
+    image : np.ndarray
+        Grey image, uint8.
+    blk : int
+        Block size of the grid built when ``grid`` is None.
+    grid, fg, orient : optional
+        A precomputed grid, its foreground flags and block orientations.
+    extra : int
+        Extra window margin in pixels (RVUP's ridge/valley runs need 2).
+
+    Returns
+    -------
+    np.ndarray or None
+        ``(n_blocks, 16, 32)`` samples, or None when there is no foreground block.
+    """
+    img = as_gray_u8(image)
+    g = grid if grid is not None else OffsetGrid(img.shape, blk=blk)
+    if g.count == 0:
+        return None
+    f = fg if fg is not None else g.foreground(img)
+    if not f.any():
+        return None
+    ang = ridge_orientation(g.blocks(img)[f]) if orient is None else orient[f]
+    win = g.windows(img, extra=extra)[f]
+    c = (g.blk + 2 * g.off) // 2
+    return rotated_samples(win, ang, rows=(c - 8, c + 8), cols=(c - 16, c + 16))
+
 def ridge_valley_structure(v2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """NFIQ 2 ``getRidgeValleyStructure`` for a stack of cropped blocks.
 

@@ -28,11 +28,9 @@ import numpy as np
 
 from ifb1.quality.blocks import (
     OffsetGrid,
-    as_gray_u8,
     histogram_features,
-    ridge_orientation,
     ridge_valley_structure,
-    rotated_samples,
+    rotated_block_samples,
 )
 
 LCS_LIMITS = (0.0, 0.70, 0.74, 0.77, 0.79, 0.81, 0.83, 0.85, 0.87)
@@ -137,18 +135,8 @@ def lcs_of_patches(v2: np.ndarray) -> np.ndarray:
 def lcs_block_values(image: np.ndarray, *, grid: OffsetGrid | None = None, fg: np.ndarray | None = None,
                      orient: np.ndarray | None = None) -> np.ndarray:
     """LCS value of every foreground block, in raster order."""
-    img = as_gray_u8(image)
-    g = grid if grid is not None else OffsetGrid(img.shape, blk=LCS_BLOCK)
-    if g.count == 0:
-        return np.zeros(0)
-    f = fg if fg is not None else g.foreground(img)
-    if not f.any():
-        return np.zeros(0)
-    ang = ridge_orientation(g.blocks(img)[f]) if orient is None else orient[f]
-    win = g.windows(img)[f]
-    c = (g.blk + 2 * g.off) // 2
-    v2 = rotated_samples(win, ang, rows=(c - 8, c + 8), cols=(c - 16, c + 16))
-    return lcs_of_patches(v2)
+    v2 = rotated_block_samples(image, blk=LCS_BLOCK, grid=grid, fg=fg, orient=orient)
+    return np.zeros(0) if v2 is None else lcs_of_patches(v2)
 
 
 def lcs_features(image: np.ndarray, **kw) -> dict[str, float]:

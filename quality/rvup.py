@@ -26,11 +26,9 @@ import numpy as np
 
 from ifb1.quality.blocks import (
     OffsetGrid,
-    as_gray_u8,
     histogram_features,
-    ridge_orientation,
     ridge_valley_structure,
-    rotated_samples,
+    rotated_block_samples,
 )
 
 RVUP_LIMITS = (0.5, 0.667, 0.8, 1.0, 1.25, 1.5, 2.0, 24.0, 30.0)
@@ -73,18 +71,8 @@ def rvu_of_patches(v2: np.ndarray) -> np.ndarray:
 def rvup_block_values(image: np.ndarray, *, grid: OffsetGrid | None = None, fg: np.ndarray | None = None,
                       orient: np.ndarray | None = None) -> np.ndarray:
     """All RVU ratios of the foreground blocks, block by block in raster order."""
-    img = as_gray_u8(image)
-    g = grid if grid is not None else OffsetGrid(img.shape, blk=RVUP_BLOCK)
-    if g.count == 0:
-        return np.zeros(0)
-    f = fg if fg is not None else g.foreground(img)
-    if not f.any():
-        return np.zeros(0)
-    ang = ridge_orientation(g.blocks(img)[f]) if orient is None else orient[f]
-    win = g.windows(img, extra=2)[f]
-    c = (g.blk + 2 * g.off) // 2
-    v2 = rotated_samples(win, ang, rows=(c - 8, c + 8), cols=(c - 16, c + 16))
-    return rvu_of_patches(v2)
+    v2 = rotated_block_samples(image, blk=RVUP_BLOCK, grid=grid, fg=fg, orient=orient, extra=2)
+    return np.zeros(0) if v2 is None else rvu_of_patches(v2)
 
 
 def rvup_features(image: np.ndarray, **kw) -> dict[str, float]:
