@@ -744,8 +744,16 @@ def _init_worker(parent_pid: int) -> None:
 def _results(jobs: list[Job], workers: int) -> Iterator[tuple[Job, JobResult]]:
     """Results in job order; N == 1 runs in this process, else one spawn pool."""
     if workers <= 1:
-        for job in jobs:
-            yield job, run_job(job)
+        # Same as a pool worker: one OpenCV thread, so N workers use N cores.
+        import cv2
+
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            for job in jobs:
+                yield job, run_job(job)
+        finally:
+            cv2.setNumThreads(threads)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
