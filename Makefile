@@ -35,10 +35,11 @@ test: $(STAMP)
 
 # Benchmarks run in their own environment: the reference tools (peers) are
 # installed there only, never in the product's environment.
-$(BENCH_STAMP): pyproject.toml benchmarks/requirements-bench.txt
+$(BENCH_STAMP): pyproject.toml benchmarks/requirements-bench.txt benchmarks/requirements-bench-deps.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
 	$(BENCH_VENV)/bin/pip install --quiet -e '.[test]'
+	$(BENCH_VENV)/bin/pip install --quiet -r benchmarks/requirements-bench-deps.txt
 	$(BENCH_VENV)/bin/pip install --quiet --no-deps -r benchmarks/requirements-bench.txt
 	touch $(BENCH_STAMP)
 
