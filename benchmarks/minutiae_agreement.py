@@ -67,27 +67,11 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def forest_scores(forest_path: Path, feats: np.ndarray) -> np.ndarray:
-    """NFIQ 2.3 unified scores of (n, 69) feature rows from the forest arrays
-    (README of the reference folder: float32 features, left when x <= thr,
-    score = number of trees voting 1)."""
-    f = np.load(forest_path)
-    x = feats.astype(np.float32)
-    var, thr, left, right, value = f["var"], f["thr"], f["left"], f["right"], f["value"]
-    votes = np.zeros(len(x))
-    rows = np.arange(len(x))
-    for off in f["tree_off"]:
-        node = np.full(len(x), int(off))
-        while True:
-            v = var[node]
-            inner = v >= 0
-            if not inner.any():
-                break
-            go_left = x[rows, np.maximum(v, 0)] <= thr[node]
-            nxt = off + np.where(go_left, left[node], right[node])
-            node = np.where(inner, nxt, node)
-        votes += value[node]
-    return votes
+def forest_scores(feats: np.ndarray) -> np.ndarray:
+    """NFIQ 2.3 unified scores of (n, 69) feature rows, by the product's ONNX forest."""
+    from ifb1.models.nfiq2 import score_batch
+
+    return score_batch(feats, nan="zero").astype(float)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,22 +124,22 @@ def main(argv: list[str] | None = None) -> int:
             a, b = ours[sel, j], ref[sel, j]
             print(f"{name:40s} {g:17s} {sel.sum():4d} {pearson(a, b):6.3f} "
                   f"{np.abs(a - b).mean():8.3f} {b.mean():9.3f} {a.mean():9.3f}")
-    forest = args.ref / "nfiq2_forest.npz"
-    if forest.exists():
-        names = [str(n) for n in np.load(forest)["feature_names"]]
-        full = np.array([[float(r[n]) for n in names] for r in allref])
-        nfiq = np.array([float(r["nfiq2"]) for r in allref])
-        mixed = full.copy()
-        for j, name in enumerate(MINUTIAE_FEATURES):
-            mixed[:, names.index(name)] = ours[:, j]
-        s_ref, s_mix = forest_scores(forest, full), forest_scores(forest, mixed)
-        print(f"NFIQ 2.3 score from its own features vs NFIQ 2.3: exact {np.mean(s_ref == nfiq):.3f}")
-        print("NFIQ 2.3 score with our 4 minutiae measures in place of FingerJet FX's "
-              "(other 65 measures NFIQ 2.3's own):")
-        for g, sel in groups:
-            d = s_mix[sel] - nfiq[sel]
-            print(f"  {g:17s} r={pearson(s_mix[sel], nfiq[sel]):.3f} MAE={np.abs(d).mean():.2f} "
-                  f"bias={d.mean():+.2f} |diff|<=5: {np.mean(np.abs(d) <= 5):.2f}")
+    from ifb1.models.nfiq2 import FEATURE_NAMES
+
+    names = list(FEATURE_NAMES)
+    full = np.array([[float(r[n]) for n in names] for r in allref])
+    nfiq = np.array([float(r["nfiq2"]) for r in allref])
+    mixed = full.copy()
+    for j, name in enumerate(MINUTIAE_FEATURES):
+        mixed[:, names.index(name)] = ours[:, j]
+    s_ref, s_mix = forest_scores(full), forest_scores(mixed)
+    print(f"NFIQ 2.3 score from its own features vs NFIQ 2.3: exact {np.mean(s_ref == nfiq):.3f}")
+    print("NFIQ 2.3 score with our 4 minutiae measures in place of FingerJet FX's "
+          "(other 65 measures NFIQ 2.3's own):")
+    for g, sel in groups:
+        d = s_mix[sel] - nfiq[sel]
+        print(f"  {g:17s} r={pearson(s_mix[sel], nfiq[sel]):.3f} MAE={np.abs(d).mean():.2f} "
+              f"bias={d.mean():+.2f} |diff|<=5: {np.mean(np.abs(d) <= 5):.2f}")
     if args.fit:
         from scipy.optimize import minimize
 
