@@ -15,17 +15,20 @@ value                                what it is                                 
 Ours describe what went wrong in words an operator or a police force acts on. Each comes from a
 measured quantity (all in :attr:`Feedback.measures`), at 500 ppi:
 
-* ``too_dark`` (over-inked): the *valleys* are dark. Per 16 x 16 foreground block the 90th grey
-  percentile is the valley (paper) level; its median over the print below
-  ``FeedbackParams.dark_valley_grey`` means ink has filled the valleys.
+* ``too_dark`` (over-inked): the *valleys* are dark and the ridges run into them. Per 16 x 16
+  foreground block the 90th grey percentile is the valley (paper) level; its median over the print
+  below ``FeedbackParams.dark_valley_grey`` (185) with a ridge-valley contrast below
+  ``dark_max_contrast`` (95), or below ``very_dark_valley_grey`` (140) whatever the contrast,
+  means ink has filled the valleys (a dark but well-separated print, common on real ink cards,
+  is not flagged).
 * ``too_light`` (under-inked): the *ridges* are pale. The median of the per-block 10th percentile
-  (ridge level) above ``light_ridge_grey``, or a ridge-valley contrast (valley minus ridge level)
-  below ``min_contrast``.
+  (ridge level) above ``light_ridge_grey`` (158), or a ridge-valley contrast (valley minus ridge
+  level) below ``min_contrast`` (45) on clean paper-white valleys.
 * ``smudged``: ink is present and of normal tone but the ridge structure is lost: the fraction of
   foreground blocks with NFIQ 2 local clarity (LCS) in its three lowest bins above
   ``smudge_low_clarity_fraction`` together with mean orientation certainty (OCL) below
-  ``smudge_max_ocl``; or ink smeared into mid-grey (pale ridges *and* darkened valleys with low
-  contrast between them, ``smear_*``).
+  ``smudge_max_ocl``; or ink smeared into mid-grey (ridges paler than 95 *and* valleys darker
+  than 215 with a contrast below 50 between them, ``smear_*``).
 * ``partial``: the print is cut off: the fingerprint area touches the image edge along more than
   ``partial_edge_fraction`` of one side.
 * ``off_centre``: the centre of the fingerprint area is more than ``off_centre_fraction`` of the
@@ -34,10 +37,12 @@ measured quantity (all in :attr:`Feedback.measures`), at 500 ppi:
 * ``creased``: long, thin, pale lines cross the print: after a blur that merges ridges and
   valleys (sigma ~ one ridge period) the pale residual is split into components; those longer
   than ``crease_min_length_mm`` and elongated (length / width > ``crease_min_elongation``)
-  are creases, flagged when their total length exceeds ``crease_min_total_mm``.
+  are creases, flagged when their total length exceeds ``crease_min_total_mm`` (16 mm).
 
-The defaults were calibrated on generated prints with known damage and checked on a few real
-rolled (NIST SD14) and plain (FVC) prints; see the module README section.
+The defaults were calibrated (``benchmarks/feedback_calibration.py``) on 709 prints of 60
+generated badly-inked forms read by the product (known damage: detection at severity >= 0.6,
+false flags at severity 0) and on NIST SD14 rolled ink prints (codes should be rare on those
+NFIQ 2.3 scores >= 60, more frequent below 20); see the README's feedback section.
 """
 
 from __future__ import annotations
@@ -79,18 +84,25 @@ class FeedbackParams:
     Attributes
     ----------
     dark_valley_grey : float
-        ``too_dark`` when the median valley level is below this.
+        ``too_dark`` when the median valley level is below this ...
+    dark_max_contrast : float
+        ... and the ridge-valley contrast below this (and the ink is not smeared, see ``smear_*``).
+    very_dark_valley_grey : float
+        ``too_dark`` whatever the contrast when the median valley level is below this (an
+        unscanned or high-contrast image keeps a high contrast even when over-inked).
     light_ridge_grey : float
         ``too_light`` when the median ridge level is above this.
     min_contrast : float
-        ``too_light`` also when valley minus ridge level is below this (and not too dark).
+        ``too_light`` also when valley minus ridge level is below this and the valleys are
+        paper-white (at least ``smear_max_valley_grey``; not too dark).
     smudge_low_clarity_fraction : float
         ``smudged`` when more than this fraction of LCS blocks fall in LCS bins 0-2 ...
     smudge_max_ocl : float
         ... and ``OCL_Bin10_Mean`` is below this.
     smear_max_contrast, smear_min_ridge_grey, smear_max_valley_grey : float
         ``smudged`` also when ink is smeared into mid-grey: ridge-valley contrast below the first,
-        ridges paler than the second and valleys darker than the third.
+        ridges paler than the second and valleys darker than the third (such a print is never
+        ``too_dark``: over-inked ridges stay black).
     partial_edge_fraction : float
         ``partial`` when the fingerprint area covers more than this fraction of one image side.
     off_centre_fraction : float
@@ -108,12 +120,14 @@ class FeedbackParams:
         Block size for the ridge/valley grey levels.
     """
 
-    dark_valley_grey: float = 160.0
-    light_ridge_grey: float = 140.0
+    dark_valley_grey: float = 185.0
+    dark_max_contrast: float = 95.0
+    very_dark_valley_grey: float = 140.0
+    light_ridge_grey: float = 158.0
     min_contrast: float = 45.0
     smudge_low_clarity_fraction: float = 0.5
     smudge_max_ocl: float = 0.45
-    smear_max_contrast: float = 100.0
+    smear_max_contrast: float = 50.0
     smear_min_ridge_grey: float = 95.0
     smear_max_valley_grey: float = 215.0
     partial_edge_fraction: float = 0.6
@@ -123,7 +137,7 @@ class FeedbackParams:
     crease_residual_grey: float = 18.0
     crease_min_length_mm: float = 4.0
     crease_min_elongation: float = 4.0
-    crease_min_total_mm: float = 12.0
+    crease_min_total_mm: float = 16.0
     block: int = 16
 
 
@@ -303,14 +317,19 @@ def our_codes(measures: Mapping[str, float], *, params: FeedbackParams = Feedbac
     """Our plain-word codes from :func:`measure_print`'s quantities (NaN never flags)."""
     p, m = params, measures
     out = []
-    dark = m["valley_grey"] < p.dark_valley_grey
-    if dark:
-        out.append("too_dark")
-    elif m["ridge_grey"] > p.light_ridge_grey or m["ridge_contrast"] < p.min_contrast:
-        out.append("too_light")
-    unclear = m["low_clarity_fraction"] > p.smudge_low_clarity_fraction and m["ocl_mean"] < p.smudge_max_ocl
+    # Smeared ink is mid-grey: pale ridges, darkened valleys, little between them. Over-inking
+    # darkens the valleys too but keeps the ridges black, so the two are told apart by contrast.
     smeared = (m["ridge_contrast"] < p.smear_max_contrast and m["ridge_grey"] > p.smear_min_ridge_grey
                and m["valley_grey"] < p.smear_max_valley_grey)
+    # A well-inked dark print (black ridges, clear valleys) has a high contrast: not over-inked.
+    dark = not smeared and (m["valley_grey"] < p.very_dark_valley_grey or (
+        m["valley_grey"] < p.dark_valley_grey and m["ridge_contrast"] < p.dark_max_contrast))
+    if dark:
+        out.append("too_dark")
+    elif m["ridge_grey"] > p.light_ridge_grey or (
+            m["ridge_contrast"] < p.min_contrast and m["valley_grey"] >= p.smear_max_valley_grey):
+        out.append("too_light")
+    unclear = m["low_clarity_fraction"] > p.smudge_low_clarity_fraction and m["ocl_mean"] < p.smudge_max_ocl
     if not dark and (unclear or smeared):
         out.append("smudged")
     if m["edge_contact"] > p.partial_edge_fraction:
