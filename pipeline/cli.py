@@ -12,16 +12,27 @@ the same JSON as ``--json`` prints and as the batch writes). Files are
 owner-only (0o600, folders 0o700) and written atomically (temporary file, then
 rename), so a crash never leaves a half-written file and a rerun overwrites
 cleanly. Input files are only read.
+
+``ifb1 process --watch DIR`` is the same per form, in a process that stays warm
+at the scanner desk (:func:`watch_folder`): it warms up the stages once
+(:func:`warm_up`), then polls DIR (not its subfolders; no inotify) through
+:class:`FolderWatch` and processes each new scan once it is completely written,
+each content (SHA-256) once per session. Scans already in DIR when it starts
+are listed, not processed. DIR is only read; nothing listens on a port.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import stat
 import sys
 import tempfile
+import threading
 import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -217,7 +228,9 @@ def summary_lines(result: dict, *, min_quality: int | None = None, out_dir: Path
     """
     src = result["source"]
     if result["status"] != "ok":
-        return [f"REJECTED {src}: {result.get('error')}"]
+        error = str(result.get("error"))
+        # The error names the file already (the stages' convention): do not say it twice.
+        return [f"REJECTED {error}" if error.startswith(f"{src}: ") else f"REJECTED {src}: {error}"]
     if result.get("form_id") and not result.get("manual_entry"):
         fid = f"form {result['form_id']}"
     elif result.get("form_id"):
@@ -251,21 +264,442 @@ def summary_lines(result: dict, *, min_quality: int | None = None, out_dir: Path
     return lines
 
 
+# ----------------------------------------------------------------------------- one form
+
+
+def process_one(src: str, *, options, out_dir: Path) -> dict:
+    """Process one scan and write its outputs; the dict that ``--json`` prints.
+
+    Parameters
+    ----------
+    src : str
+        The scan file.
+    options : ProcessOptions
+        As for :func:`ifb1.pipeline.form.process_form`.
+    out_dir : Path
+        The output folder (must exist).
+
+    Returns
+    -------
+    dict
+        :func:`write_outputs` for a form that was read, else
+        :meth:`~ifb1.pipeline.form.FormResult.to_dict` with ``status``
+        ``"rejected"`` and ``error``; ``timings_ms`` has ``write`` and ``total``.
+    """
+    from ifb1.pipeline.form import process_form
+
+    t0 = time.perf_counter()
+    res = process_form(src, options=options)
+    t = time.perf_counter()
+    try:
+        result = write_outputs(res, out_dir) if res.ok else res.to_dict()
+    except OSError as exc:
+        result = res.to_dict()
+        result.update(status="rejected", error=f"{src}: cannot write outputs to {out_dir}: {exc}")
+    end = time.perf_counter()
+    result["timings_ms"]["write"] = round((end - t) * 1000.0, 1)
+    result["timings_ms"]["total"] = round((end - t0) * 1000.0, 1)
+    return result
+
+
+def _show(result: dict, *, as_json: bool, min_quality: int | None, out_dir: Path) -> None:
+    if as_json:
+        click.echo(json.dumps(result, separators=(",", ":"), default=_json_default))
+    else:
+        click.echo("\n".join(summary_lines(result, min_quality=min_quality, out_dir=out_dir)))
+    sys.stdout.flush()
+
+
+def _note(message: str) -> None:
+    """A watch-mode message for the operator, on stderr (stdout carries only results)."""
+    click.echo(message, err=True)
+    sys.stderr.flush()
+
+
+# ----------------------------------------------------------------------------- watching a folder
+
+#: Names that copy tools and scanner drivers give a file while it is still being
+#: written (renamed when complete): never processed, like hidden files.
+PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".download", "~")
+#: Seconds between looks at a watched folder. A new file is seen on average half a poll after it
+#: appears and confirmed one poll later: at 0.5 s the answer comes ~1.5 s after the file appears,
+#: at 0.2 s ~1 s. Listing costs little (a folder of 2,000 files: ~6 ms a look, 3% of a core).
+WATCH_POLL_S = 0.2
+#: Side of the generated print used to warm up the quality path.
+WARMUP_SIZE_PX = 256
+
+
+def warm_up() -> float:
+    """Import the stages and score one small generated print, so the first real scan is fast.
+
+    The first call of the quality path pays for imports and set-up (scipy.fft,
+    skimage.morphology, scipy.ndimage, the ONNX Runtime session): ~0.5 s that
+    would otherwise land on the first form at the desk.
+
+    Returns
+    -------
+    float
+        Seconds taken.
+    """
+    t0 = time.perf_counter()
+    import numpy as np
+
+    import ifb1.pipeline.copy_detect  # noqa: F401  (imported for their start-up cost)
+    import ifb1.pipeline.form  # noqa: F401
+    import ifb1.pipeline.read  # noqa: F401
+    import ifb1.pipeline.segment  # noqa: F401
+    from ifb1.quality.feedback import assess_print
+
+    # A disc of straight ridges, 10 px period (0.5 mm at 500 ppi, a typical ridge spacing) on
+    # near-white paper: enough ridge area for every measure and the minutiae model to run.
+    n = WARMUP_SIZE_PX
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    img = 128.0 + 100.0 * np.sin(2.0 * np.pi * (0.8 * xx + 0.6 * yy) / 10.0)
+    img[(xx - n / 2) ** 2 + (yy - n / 2) ** 2 > (0.4 * n) ** 2] = 250.0
+    img = img.astype(np.uint8)
+    assess_print(img)
+    png_with_ppi(img, 500.0)
+    return time.perf_counter() - t0
+
+
+#: Seconds a file that does not end as its format requires (see :func:`looks_complete`) must
+#: stay unchanged before it is processed anyway (and rejected with the reader's error).
+INCOMPLETE_SETTLE_S = 3.0
+
+
+def looks_complete(path: Path) -> bool | None:
+    """Whether a scan file ends the way its format says a whole file must.
+
+    JPEG: the end-of-image marker ``FF D9`` in the last 32 bytes (some writers
+    pad after it); PNG: the ``IEND`` chunk in the last 32 bytes; PDF:
+    ``%%EOF`` in the last 1024 bytes; BMP: at least the size its header gives.
+    A file still being written fails these checks (its end is not written
+    yet) even when the writer pauses for longer than the poll.
+
+    Returns
+    -------
+    bool or None
+        None for formats with no end marker (TIFF) or when the file cannot be
+        read: the caller relies on size and time alone.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - 1024))
+            tail = fh.read()
+    except OSError:
+        return None
+    if head.startswith(b"\xff\xd8\xff"):
+        return b"\xff\xd9" in tail[-32:]
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return b"IEND" in tail[-32:]
+    if head.startswith(b"%PDF-"):
+        return b"%%EOF" in tail
+    if head.startswith(b"BM") and len(head) >= 6:
+        return size >= int.from_bytes(head[2:6], "little")
+    return None
+
+
+class FolderWatch:
+    """Polls one folder (not its subfolders) for new scan files that have finished being written.
+
+    A file is ready when it is not empty, its size and modification time are
+    the same at two successive polls (the scanner may still be writing it),
+    and it ends as its format requires (:func:`looks_complete`); a file that
+    does not is held until unchanged for ``incomplete_settle_s`` and then
+    returned anyway, so a truncated scan still gets its error. Each version
+    of a file (size, mtime, inode) is returned once; hidden files and names in
+    :data:`PARTIAL_SUFFIXES` are never returned. Nothing in the folder is
+    changed.
+
+    Parameters
+    ----------
+    folder : Path
+        The folder the scanner saves into.
+    incomplete_settle_s : float
+        See :data:`INCOMPLETE_SETTLE_S`.
+    """
+
+    def __init__(self, folder: Path, *, incomplete_settle_s: float = INCOMPLETE_SETTLE_S):
+        self.folder = Path(folder)
+        self.incomplete_settle_s = incomplete_settle_s
+        self._pending: dict[str, tuple] = {}   # name -> (signature at the previous poll, first seen so)
+        self._settled: dict[str, tuple] = {}   # name -> signature already dealt with
+
+    def _entries(self) -> dict[str, tuple]:
+        found = {}
+        with os.scandir(self.folder) as it:
+            for e in it:
+                if e.name.startswith(".") or e.name.lower().endswith(PARTIAL_SUFFIXES):
+                    continue
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except FileNotFoundError:  # removed between listing and stat
+                    continue
+                if stat.S_ISLNK(st.st_mode):
+                    kind = "link"
+                elif stat.S_ISREG(st.st_mode):
+                    kind = "file"
+                else:  # folders (e.g. OUT inside the folder), sockets, FIFOs
+                    continue
+                found[e.name] = (kind, st.st_size, st.st_mtime_ns, st.st_ino)
+        return found
+
+    def _kind(self, name: str, sig: tuple) -> str:
+        from ifb1.pipeline.batch import _looks_like_scan  # the batch's own scan test: suffix or signature
+
+        if sig[0] == "link":
+            return "link"
+        return "scan" if _looks_like_scan(self.folder / name) else "not-scan"
+
+    def baseline(self) -> list[str]:
+        """Mark everything now in the folder as dealt with; the scans among it, sorted.
+
+        Raises
+        ------
+        OSError
+            When the folder cannot be listed.
+        """
+        entries = self._entries()
+        self._settled = dict(entries)
+        self._pending.clear()
+        return sorted(n for n, sig in entries.items() if sig[1] > 0 and self._kind(n, sig) == "scan")
+
+    @property
+    def waiting(self) -> int:
+        """Files seen but not yet stable."""
+        return len(self._pending)
+
+    def poll(self) -> list[tuple[str, str]]:
+        """Look at the folder once.
+
+        Returns
+        -------
+        list of (str, str)
+            Files that became ready since the previous poll, oldest first, each
+            with its kind: ``"scan"``, ``"not-scan"`` (no image or PDF suffix or
+            signature) or ``"link"`` (a symbolic link: not followed).
+
+        Raises
+        ------
+        OSError
+            When the folder cannot be listed.
+        """
+        entries = self._entries()
+        for table in (self._pending, self._settled):
+            for name in [n for n in table if n not in entries]:
+                del table[name]  # gone: a new file under that name is new
+        ready = []
+        now = time.monotonic()
+        for name, sig in entries.items():
+            if self._settled.get(name) == sig:
+                continue
+            seen = self._pending.get(name)
+            if seen is None or seen[0] != sig:
+                self._pending[name] = (sig, now)
+                continue
+            if sig[1] == 0:
+                continue  # created, nothing written yet
+            if (sig[0] == "file" and looks_complete(self.folder / name) is False
+                    and now - seen[1] < self.incomplete_settle_s):
+                continue
+            del self._pending[name]
+            self._settled[name] = sig
+            ready.append(name)
+        ready.sort(key=lambda n: (entries[n][2], n))
+        return [(n, self._kind(n, entries[n])) for n in ready]
+
+
+@dataclass
+class WatchTally:
+    """Counts of one watch session."""
+
+    processed: int = 0
+    read: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    already_there: int = 0
+    ignored: int = 0
+
+    def line(self, why: str, seconds: float) -> str:
+        """The one-line tally printed when the watch stops."""
+        return (f"stopped ({why}) after {_duration(seconds)}: {_count(self.processed, 'scan')} processed "
+                f"({self.read} read, {self.rejected} rejected), {_count(self.duplicates, 'duplicate')} not "
+                f"processed again, {self.already_there} already there not processed, "
+                f"{_count(self.ignored, 'other file')} ignored")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _duration(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def _outcome(result: dict) -> str:
+    """A few words on how a scan came out, to name it again when a duplicate arrives."""
+    if result["status"] != "ok":
+        return "rejected"
+    who = f"form {result['form_id']}" if result.get("form_id") else "manual entry"
+    v = result.get("verdict")
+    return f"{who}, {v['verdict']}" if v else who
+
+
+def watch_folder(folder: Path, *, options, out_dir: Path, as_json: bool, poll: float,
+                 max_files: int | None = None, idle_exit: float | None = None) -> tuple[WatchTally, str]:
+    """Process each new scan saved into ``folder`` until stopped; the ``--watch`` loop.
+
+    Scans already in the folder are listed, not processed. Each content
+    (SHA-256) is processed once per session; a file with the same content as
+    one already processed is named and skipped. A file that cannot be read
+    gets its REJECTED line and the watch goes on. SIGINT and SIGTERM stop it
+    after the form in hand (a second Ctrl-C stops at once).
+
+    Parameters
+    ----------
+    folder : Path
+        The scanner's folder (only read).
+    options : ProcessOptions
+        For every scan of the session.
+    out_dir : Path
+        Output folder (must exist).
+    as_json : bool
+        Print JSON lines instead of the human summary.
+    poll : float
+        Seconds between looks at the folder.
+    max_files : int, optional
+        Stop after this many scans processed (tests).
+    idle_exit : float, optional
+        Stop after this many seconds with nothing new (tests).
+
+    Returns
+    -------
+    (WatchTally, str)
+        The counts and why the watch stopped.
+    """
+    from ifb1.pipeline.batch import sha256_file
+
+    start = time.monotonic()
+    watch = FolderWatch(folder)
+    tally = WatchTally()
+    stop: list[str] = []
+
+    def on_signal(signum, frame):
+        if stop and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: do not wait for the form in hand
+        stop.append(signal.Signals(signum).name)
+
+    installed = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            installed[sig] = signal.signal(sig, on_signal)
+    try:
+        before = watch.baseline()
+        tally.already_there = len(before)
+        if before:
+            shown = ", ".join(before[:10]) + (f", ... ({len(before) - 10} more)" if len(before) > 10 else "")
+            _note(f"already there, not processed (pass them as arguments to process them): "
+                  f"{_count(len(before), 'scan')}: {shown}")
+        took = warm_up()
+        _note(f"ready, watching {folder} (warmed up in {took:.1f} s; new scans only, "
+              f"every {poll:g} s; Ctrl-C to stop)")
+        seen: dict[str, str] = {}  # SHA-256 -> "name (outcome)"
+        last_activity = time.monotonic()
+        listing_failed = False
+        while not stop:
+            try:
+                ready = watch.poll()
+                if listing_failed:
+                    _note(f"{folder}: can be listed again")
+                listing_failed = False
+            except OSError as exc:
+                if not listing_failed:
+                    _note(f"{folder}: cannot list the folder ({exc.strerror or exc}); trying again")
+                listing_failed = True
+                ready = []
+            for name, kind in ready:
+                if stop:
+                    break
+                last_activity = time.monotonic()
+                path = folder / name
+                if kind == "link":
+                    tally.ignored += 1
+                    _note(f"{path}: a symbolic link, not processed (save the file itself in the folder)")
+                    continue
+                if kind == "not-scan":
+                    tally.ignored += 1
+                    _note(f"{path}: not a scan (no image or PDF signature), ignored")
+                    continue
+                try:
+                    digest = sha256_file(path)
+                except OSError:
+                    digest = None  # process_form names the problem
+                if digest is not None and digest in seen:
+                    tally.duplicates += 1
+                    _note(f"{path}: same content as {seen[digest]}, already processed: not processed again")
+                    continue
+                try:
+                    result = process_one(str(path), options=options, out_dir=out_dir)
+                except Exception as exc:  # a bug on one odd file must not end the session at the desk
+                    result = {"source": str(path), "status": "rejected", "sha256": digest, "prints": [],
+                              "error": f"{path}: processing failed ({type(exc).__name__}: {exc})",
+                              "timings_ms": {}}
+                tally.processed += 1
+                if result["status"] == "ok":
+                    tally.read += 1
+                else:
+                    tally.rejected += 1
+                if digest is not None:
+                    seen[digest] = f"{name} ({_outcome(result)})"
+                _show(result, as_json=as_json, min_quality=options.policy.verdict.min_quality, out_dir=out_dir)
+                last_activity = time.monotonic()
+                if max_files is not None and tally.processed >= max_files:
+                    stop.append(f"{max_files} scans processed")
+            if watch.waiting:
+                last_activity = time.monotonic()
+            if not stop and idle_exit is not None and time.monotonic() - last_activity >= idle_exit:
+                stop.append(f"nothing new for {idle_exit:g} s")
+            wake = time.monotonic() + poll
+            while not stop and (left := wake - time.monotonic()) > 0:
+                time.sleep(min(left, 0.05))  # short naps: a signal is answered within 50 ms
+    except KeyboardInterrupt:
+        stop.append("SIGINT, twice")
+    finally:
+        for sig, handler in installed.items():
+            signal.signal(sig, handler)
+    why = stop[0]
+    _note(tally.line(why, time.monotonic() - start))
+    return tally, why
+
+
 # ----------------------------------------------------------------------------- the command
 
 
 @click.command("process")
-@click.argument("scans", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=str))
+@click.argument("scans", nargs=-1, type=click.Path(dir_okay=False, path_type=str))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (created owner-only).")
+@click.option("--watch", "watch_dir", default=None,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Stay running and process each new scan saved into this folder (instead of SCAN arguments).")
+@click.option("--poll", default=None, type=click.FloatRange(min=0.05),
+              help=f"With --watch: seconds between looks at the folder (default {WATCH_POLL_S}).")
+@click.option("--max-files", default=None, type=click.IntRange(min=1), hidden=True,
+              help="With --watch: stop after N scans processed (tests).")
+@click.option("--idle-exit", default=None, type=click.FloatRange(min=0, min_open=True), hidden=True,
+              help="With --watch: stop after SECONDS with nothing new (tests).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per form (JSON Lines).")
 @click.option("--form-id", "form_id", default=None,
-              help="Form id to use where no barcode can be read (validated).")
+              help="Form id to use where no barcode can be read (validated; not with --watch).")
 @click.option("--copy", "is_copy", is_flag=True,
               help="The scans are scanned copies, not originals (only copies can be judged unsuitable).")
 @click.option("--policy", "policy_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Verdict policy TOML (default: the bundled default-policy.toml).")
-def process(scans: tuple[str, ...], out_dir: Path, as_json: bool, form_id: str | None, is_copy: bool,
+def process(scans: tuple[str, ...], out_dir: Path, watch_dir: Path | None, poll: float | None,
+            max_files: int | None, idle_exit: float | None, as_json: bool, form_id: str | None, is_copy: bool,
             policy_file: Path | None) -> None:
     """Read scanned IFB1 forms: barcode, the fourteen prints, their quality and the verdict.
 
@@ -274,11 +708,35 @@ def process(scans: tuple[str, ...], out_dir: Path, as_json: bool, form_id: str |
     problems in plain words, and where the files went (OUT/<form>/: prints,
     preview.jpg, result.json). Exit status 0 when every input was read, 1 when
     any was rejected.
+
+    With --watch DIR (no SCAN arguments) it stays running at the scanner desk:
+    each new scan saved into DIR is processed once it has finished being
+    written (size and time unchanged over two looks), each content once per
+    session. Scans already in DIR when it starts are listed, not processed
+    (pass them as arguments). Files in DIR are only read. Ctrl-C stops it
+    with a tally.
     """
     from ifb1.barcode.ids import FORM_ID_PATTERN, validate_form_id
-    from ifb1.pipeline.form import ProcessOptions, process_form
+    from ifb1.pipeline.form import ProcessOptions
     from ifb1.pipeline.policy import load_policy
 
+    if watch_dir is not None:
+        if scans:
+            raise click.UsageError("give either SCAN files or --watch DIR, not both")
+        if form_id is not None:
+            raise click.UsageError("--form-id is for one scan, not for every scan of a --watch session: "
+                                   "process a form with no readable barcode again with SCAN --form-id ID")
+        if os.path.realpath(out_dir) == os.path.realpath(watch_dir):
+            raise click.UsageError("--out must not be the watched folder (files in it are only read): "
+                                   "use another folder or a subfolder")
+    else:
+        if not scans:
+            raise click.UsageError("give the SCAN files to process, or --watch DIR to process each new scan "
+                                   "saved into a folder")
+        given = [n for n, v in (("--poll", poll), ("--max-files", max_files), ("--idle-exit", idle_exit))
+                 if v is not None]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} only go with --watch DIR")
     if form_id is not None and validate_form_id(form_id) is None:
         raise click.BadParameter(f"{form_id!r} is not a valid form id (pattern {FORM_ID_PATTERN})",
                                  param_hint="--form-id")
@@ -288,25 +746,16 @@ def process(scans: tuple[str, ...], out_dir: Path, as_json: bool, form_id: str |
         raise click.BadParameter(str(exc), param_hint="--policy") from exc
     options = ProcessOptions(is_copy=is_copy, form_id=form_id, policy=policy, preview_height=PREVIEW_HEIGHT_PX)
     ensure_private_dir(out_dir)
+    if watch_dir is not None:
+        tally, _ = watch_folder(watch_dir, options=options, out_dir=out_dir, as_json=as_json,
+                                poll=WATCH_POLL_S if poll is None else poll, max_files=max_files, idle_exit=idle_exit)
+        if tally.rejected:
+            sys.exit(1)
+        return
     all_ok = True
     for src in scans:
-        t0 = time.perf_counter()
-        res = process_form(src, options=options)
-        t = time.perf_counter()
-        try:
-            result = write_outputs(res, out_dir) if res.ok else res.to_dict()
-        except OSError as exc:
-            result = res.to_dict()
-            result.update(status="rejected", error=f"{src}: cannot write outputs to {out_dir}: {exc}")
-        end = time.perf_counter()
-        result["timings_ms"]["write"] = round((end - t) * 1000.0, 1)
-        result["timings_ms"]["total"] = round((end - t0) * 1000.0, 1)
+        result = process_one(src, options=options, out_dir=out_dir)
         all_ok &= result["status"] == "ok"
-        if as_json:
-            click.echo(json.dumps(result, separators=(",", ":"), default=_json_default))
-        else:
-            click.echo("\n".join(summary_lines(result, min_quality=policy.verdict.min_quality,
-                                                  out_dir=out_dir)))
-        sys.stdout.flush()
+        _show(result, as_json=as_json, min_quality=policy.verdict.min_quality, out_dir=out_dir)
     if not all_ok:
         sys.exit(1)
