@@ -17,13 +17,13 @@ NIST's ``nfiq2_constants.cpp``.
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from ifb1.fileio import write_private_atomic
 
 # ANSI/NIST-ITL 1-2011 Update 2015 version number (field 1.002).
 VERSION = "0502"
@@ -366,15 +366,5 @@ def write_transaction(data: bytes, out_dir: Path, *, form_id: str, force: bool =
     target = out_dir / f"{form_id}.an2"
     if target.exists() and not force:
         raise FileExistsError(f"{target}: form {form_id} was already exported (use --force to export it again)")
-    fd, tmp = tempfile.mkstemp(prefix=f".{form_id}.", suffix=".tmp", dir=out_dir)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o600)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_private_atomic(target, data)
     return target

@@ -335,7 +335,7 @@ def _write_new(path: Path, data: bytes) -> None:
 
 def write_json_private(path: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` as JSON, atomically and owner-only."""
-    from ifb1.pipeline.cli import write_private_atomic
+    from ifb1.fileio import write_private_atomic
 
     p = Path(path)
     p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

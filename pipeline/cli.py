@@ -28,12 +28,13 @@ import os
 import signal
 import stat
 import sys
-import tempfile
 import threading
 import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from ifb1.fileio import write_private_atomic
 
 import click
 
@@ -51,24 +52,6 @@ def ensure_private_dir(path: Path) -> Path:
     except PermissionError:  # a folder owned by someone else: leave it, the files are still 0o600
         pass
     return path
-
-
-def write_private_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically with mode 0o600."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def png_with_ppi(image, ppi: float) -> bytes:
