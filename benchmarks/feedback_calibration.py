@@ -44,6 +44,8 @@ def before_params():
     The first version had no ``dark_max_contrast`` (here infinite) and tested ``too_dark`` before
     the smear, so "before" here is the old thresholds under the new decision order; the
     README's "before" column is the old code itself (the codes recorded when a cache is made).
+    The first version's ``partial`` was the edge-contact rule alone: the outline rules are off
+    (``partial_min_solidity`` infinite).
     """
     from ifb1.quality.feedback import FeedbackParams
 
@@ -52,7 +54,8 @@ def before_params():
                           smear_min_ridge_grey=95.0, smear_max_valley_grey=215.0, partial_edge_fraction=0.6,
                           off_centre_fraction=0.2, dark_max_contrast=float("inf"), very_dark_valley_grey=160.0,
                           crease_sigma_px=4.0, crease_residual_grey=18.0,
-                          crease_min_length_mm=4.0, crease_min_elongation=4.0, crease_min_total_mm=12.0)
+                          crease_min_length_mm=4.0, crease_min_elongation=4.0, crease_min_total_mm=12.0,
+                          partial_min_solidity=float("inf"))
 
 
 def _assess_capturing(image, region=None) -> dict:

@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         img = load_image(args.ref, row)
         t0 = time.process_time()
         crop, _ = remove_near_white_frame(img)
-        mins = quality_minutiae(crop, scale=params.scale)
+        mins = quality_minutiae(crop, scale=params.scale, params=params.fjfx)
         feats = minutiae_features(crop, minutiae=mins, params=params)
         times.append(time.process_time() - t0)
         xs = np.array([m.x for m in mins])
@@ -156,11 +156,11 @@ def main(argv: list[str] | None = None) -> int:
             return res.x
 
         cs, co = capped_fit(np.column_stack([raw[ok, 0], one]), ref[ok, 1])
-        rs, rv, ro = capped_fit(np.column_stack([raw[ok, 1], raw[ok, 2], one]), ref[ok, 0])
+        rs, ro = capped_fit(np.column_stack([raw[ok, 1], one]), ref[ok, 0])
         print(f"fit: MinutiaeCalibration(count_scale={cs:.4f}, count_offset={co:.3f}, "
-              f"rect_scale={rs:.4f}, rect_valley={rv:.4f}, rect_offset={ro:.3f})")
+              f"rect_scale={rs:.4f}, rect_offset={ro:.3f})")
         cnt = np.clip(np.round(cs * raw[:, 0] + co), 0, 255) * ok
-        rect = np.minimum(np.clip(np.round(rs * raw[:, 1] + rv * raw[:, 2] + ro), 0, 255), cnt) * ok
+        rect = np.minimum(np.clip(np.round(rs * raw[:, 1] + ro), 0, 255), cnt) * ok
         print(f"  with it: count r={pearson(cnt, ref[:, 1]):.3f} MAE={np.abs(cnt - ref[:, 1]).mean():.2f}; "
               f"rect r={pearson(rect, ref[:, 0]):.3f} MAE={np.abs(rect - ref[:, 0]).mean():.2f}")
     return 0

@@ -224,3 +224,53 @@ def test_minutiae_measures_on_grating_print():
     assert 0.0 <= feats["FJFXPos_Mu_MinutiaeQuality_2"] <= 1.0
     assert 0.0 <= feats["FJFXPos_OCL_MinutiaeQuality_80"] <= 1.0
     assert feats["FingerprintImageWithMinutiae"] == feats["FingerJetFX_MinutiaeCount"]
+
+
+def _dislocated(shape, centres, *, period=9.0, angle=1.2, contrast=80.0):
+    """Grating with an edge dislocation (one minutia) at each of ``centres``."""
+    y, x = np.mgrid[: shape[0], : shape[1]].astype(np.float64)
+    phase = 2 * np.pi * (x * math.cos(angle) + y * math.sin(angle)) / period
+    for cx, cy in centres:
+        phase += np.arctan2(y - cy, x - cx)
+    return np.clip(128 - contrast * np.cos(phase), 0, 255).astype(np.uint8)
+
+
+def test_fjfx_window_is_fingerjets_central_part():
+    from ifb1.quality.minutiae import fjfx_window
+
+    # FingerJet FX: 2/3 size capped at 256 x 400 px -> central 384 x 600 px at 500 ppi
+    assert fjfx_window((704, 768)) == (192, 52, 384, 600)
+    assert fjfx_window((300, 300)) == (0, 0, 300, 300)
+    assert fjfx_window((374, 388)) == (0, 0, 388, 374)       # 388 // 6 * 4 = 256: fits
+    assert fjfx_window((1000, 400)) == (8, 200, 384, 600)
+
+
+def test_fjfx_footprint_follows_ridge_contrast():
+    from ifb1.quality.minutiae import fjfx_footprint
+
+    img = grating((300, 300), 0.7, 9.0)
+    img[:, 150:] = 128                                       # right half: no ridges
+    fp = fjfx_footprint(img)
+    assert fp.shape == (50, 50)                              # one cell per 6 x 6 px
+    assert fp[5:45, 3:20].mean() > 0.95
+    assert fp[:, 30:].mean() < 0.05
+    # the threshold is absolute, as FingerJet FX's: faint ridges are no footprint
+    assert fjfx_footprint(grating((300, 300), 0.7, 9.0, contrast=4.0)).mean() < 0.05
+    assert not fjfx_footprint(np.full((300, 300), 200, np.uint8)).any()
+
+
+def test_quality_minutiae_only_where_fingerjet_looks():
+    from ifb1.quality.minutiae import fjfx_visible, quality_minutiae
+
+    centres = [(420, 300), (480, 420), (60, 300)]            # the last is outside the window
+    img = _dislocated((700, 900), centres)
+    pts = np.array([[m.x, m.y] for m in quality_minutiae(img)])
+    assert len(pts)
+    for cx, cy in centres[:2]:
+        assert np.hypot(pts[:, 0] - cx, pts[:, 1] - cy).min() < 10
+    assert pts[:, 0].min() >= 258                             # window x0 = (900 - 384) // 2
+    # the footprint drops minutiae on a flat area inside the window
+    flat = img.copy()
+    flat[:, 450:] = 128
+    vis = fjfx_visible(flat, np.array([420.0, 600.0]), np.array([300.0, 300.0]))
+    assert vis.tolist() == [True, False]

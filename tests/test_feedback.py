@@ -63,3 +63,46 @@ def test_dark_but_clear_print_is_not_too_dark():
     # Smeared mid-grey is smudged, not over-inked, and not under-inked either.
     assert our_codes({**m, "ridge_grey": 140.0, "valley_grey": 175.0, "ridge_contrast": 35.0}) == ["smudged"]
     assert our_codes({**m, "crease_length_mm": FeedbackParams().crease_min_total_mm}) == ["creased"]
+
+
+@pytest.mark.parametrize("seed", [1, 5, 7])
+def test_finger_partly_missing_inside_the_box_is_partial(seed):
+    # The generator's partial damage: a half-plane of the finger did not touch, well inside the
+    # box (no edge contact). Seeds 1 and 5 are cut at an angle (an empty corner), 7 along the
+    # finger (a strip). The same print undamaged is not partial.
+    cut = assess_print(_boxed(seed, partial=0.8)).feedback
+    assert cut.measures["edge_contact"] == 0.0
+    assert "partial" in cut.codes, cut.measures
+    whole = assess_print(_boxed(seed)).feedback
+    assert "partial" not in whole.codes, whole.measures
+
+
+def _rounded_rect(h: int, w: int, r: int, shape=(700, 700)) -> np.ndarray:
+    import cv2
+
+    m = np.zeros(shape, np.uint8)
+    y0, x0 = (shape[0] - h) // 2, (shape[1] - w) // 2
+    cv2.rectangle(m, (x0 + r, y0), (x0 + w - r, y0 + h), 1, -1)
+    cv2.rectangle(m, (x0, y0 + r), (x0 + w, y0 + h - r), 1, -1)
+    for cx, cy in [(x0 + r, y0 + r), (x0 + w - r, y0 + r), (x0 + r, y0 + h - r), (x0 + w - r, y0 + h - r)]:
+        cv2.circle(m, (cx, cy), r, 1, -1)
+    return m.astype(bool)
+
+
+def test_partial_outline_rules():
+    from ifb1.quality.feedback import measure_print
+
+    def codes(mask):
+        image = np.where(mask, 90, 235).astype(np.uint8)
+        return our_codes(measure_print(image, roi_mask=mask, features={}))
+
+    whole = _rounded_rect(440, 380, 70)  # a rolled print: rounded rectangle, ~17 x 19 mm
+    assert "partial" not in codes(whole)
+    yy, xx = np.mgrid[:700, :700]
+    corner_cut = whole & (xx + yy < 700 + 120)  # a diagonal cut empties one corner
+    assert "partial" in codes(corner_cut)
+    strip = whole & (xx < 350 - 190 + 160)  # only a 160 px strip along the finger touched
+    assert "partial" in codes(strip)
+    # Broken up by under-inking: empty corners, but not convex, so not judged on its outline.
+    ragged = corner_cut & ~((xx // 40 + yy // 40) % 3 == 0)
+    assert "partial" not in codes(ragged)
