@@ -207,7 +207,7 @@ def fjfx_footprint(window: np.ndarray, *, params: FjfxParams = FjfxParams()) -> 
     h, w = window.shape
     h3, w3 = h // 6 * 4, w // 6 * 4
     if h3 < 4 or w3 < 4:
-        return np.zeros((max(h3 // 4, 0), max(w3 // 4, 0)), bool)
+        return np.zeros((h3 // 4, w3 // 4), bool)
     # 333 ppi as FingerJet FX's 3:2 reduction
     small = cv2.resize(np.ascontiguousarray(window[: h3 * 3 // 2, : w3 * 3 // 2]), (w3, h3),
                        interpolation=cv2.INTER_AREA).astype(np.float32)
@@ -260,9 +260,8 @@ def fjfx_visible(image: np.ndarray, xs: np.ndarray, ys: np.ndarray, *,
     if params.footprint and keep.any():
         fp = fjfx_footprint(image[y0:y0 + wh, x0:x0 + ww], params=params)
         bx, by = (lx // 6).astype(np.int64), (ly // 6).astype(np.int64)
-        inside = keep & (bx < fp.shape[1]) & (by < fp.shape[0])
-        keep = inside.copy()
-        keep[inside] = fp[by[inside], bx[inside]]
+        keep &= (bx < fp.shape[1]) & (by < fp.shape[0])
+        keep[keep] = fp[by[keep], bx[keep]]
     return keep
 
 
