@@ -67,6 +67,16 @@ class ExportConfig:
     quality_product : int
         14.024 QAP: CBEFF product code of the NFIQ 2 revision whose forest we
         run (NFIQ 2.3's model, ``NFIQ2Rev3`` = 0x39 in nfiq2_constants.cpp).
+        These two identify NIST's NFIQ 2: they are written only with a score
+        NIST's NFIQ 2 computed (``ExportPrint.quality_scorer == "nist"``).
+    local_quality_vendor : str
+        14.024 QAV for a score from ifb1's own fast scorer: the agency's own
+        4-hex-digit CBEFF vendor id, assigned by the IBIA (ANSI/NIST-ITL 1-2011
+        Update 2015, 8.14.x: "This 4-digit hex value is assigned by IBIA").
+        Empty (the default): no such id, so a fast score is not exported and
+        14.024 is left out for that print (the field is optional).
+    local_quality_product : int
+        14.024 QAP with ``local_quality_vendor`` (1-65535, chosen by that vendor).
     """
 
     transaction_type: str = "IFB1"
@@ -77,8 +87,15 @@ class ExportConfig:
     comment: str = "Op Innerste"
     quality_vendor: int = 0x0101
     quality_product: int = 0x39
+    local_quality_vendor: str = ""
+    local_quality_product: int = 1
 
     def __post_init__(self) -> None:
+        if self.local_quality_vendor and not re.fullmatch(r"[0-9A-Fa-f]{4}", self.local_quality_vendor):
+            raise ValueError("export local_quality_vendor must be 4 hex digits (a CBEFF vendor id from the IBIA) "
+                             f"or empty, got {self.local_quality_vendor!r}")
+        if not 1 <= self.local_quality_product <= 65535:
+            raise ValueError(f"export local_quality_product must be 1-65535, got {self.local_quality_product}")
         if not re.fullmatch(r"[A-Za-z0-9]{1,16}", self.transaction_type):
             raise ValueError(f"export transaction_type must be 1-16 letters or digits, got {self.transaction_type!r}")
         for name in ("originating_agency", "destination_agency"):
@@ -110,6 +127,14 @@ class ExportPrint:
     missing : tuple of (int, str)
         ``(finger position, "XX" | "UP")`` for fingers that were amputated or
         could not be printed (one entry for a rolled box; up to four for a slap).
+    quality_scorer : str or None
+        Who computed ``quality``: ``"nist"`` (NIST's NFIQ 2: written with its CBEFF
+        ids), ``"fast"`` (ifb1's estimate: written only under
+        ``ExportConfig.local_quality_vendor``, else 14.024 is left out), None
+        (not attempted: QVU 254 under NFIQ 2's ids, as for four-finger slaps).
+    wsq : bytes or None
+        WSQ bytes of ``image`` to embed as they are (the bytes the score was
+        computed on after decoding); encoded from ``image`` when None.
     """
 
     position: int
@@ -118,6 +143,8 @@ class ExportPrint:
     quality: int | None = None
     quality_failed: bool = False
     missing: tuple[tuple[int, str], ...] = ()
+    quality_scorer: str | None = None
+    wsq: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -281,14 +308,33 @@ def _type14(p: ExportPrint, *, idc: int, fcd: str, config: ExportConfig):
         r._10 = "500"  # TVPS
         r._11 = "WSQ20"  # CGA
         r._12 = "8"  # BPX
-        fqm = nistitl.Field(14, 24)
-        present = [f for f in _fingers_of(p.position) if f not in {m[0] for m in p.missing}]
-        qvu = p.quality if p.quality is not None else (QUALITY_FAILED if p.quality_failed else QUALITY_NOT_COMPUTED)
-        for finger in present:
-            fqm.add_subfields(nistitl.SubField([str(finger), str(int(qvu)), f"{config.quality_vendor:04X}", str(config.quality_product)]))
-        r += fqm
-        r += nistitl.BinaryField(14, 999, wsq_encode(img))
+        ids = _quality_ids(p, config)
+        if ids is not None:
+            fqm = nistitl.Field(14, 24)
+            present = [f for f in _fingers_of(p.position) if f not in {m[0] for m in p.missing}]
+            qvu = p.quality if p.quality is not None else (QUALITY_FAILED if p.quality_failed else QUALITY_NOT_COMPUTED)
+            for finger in present:
+                fqm.add_subfields(nistitl.SubField([str(finger), str(int(qvu)), *ids]))
+            r += fqm
+        r += nistitl.BinaryField(14, 999, p.wsq if p.wsq is not None else wsq_encode(img))
     return r
+
+
+def _quality_ids(p: ExportPrint, config: ExportConfig) -> tuple[str, str] | None:
+    """14.024's (QAV, QAP) for this print's score, or None to leave 14.024 out.
+
+    NIST NFIQ 2's CBEFF ids go only with a value NIST's NFIQ 2 computed (or with
+    254, "no attempt made"); a value from ifb1's own estimate goes under the
+    agency's own IBIA vendor id when it has one, else it is not exported.
+    """
+    nist = (f"{config.quality_vendor:04X}", str(config.quality_product))
+    if p.quality_scorer == "nist":
+        return nist
+    if p.quality_scorer is None:
+        return nist if p.quality is None and not p.quality_failed else None
+    if config.local_quality_vendor:
+        return (config.local_quality_vendor.upper(), str(config.local_quality_product))
+    return None
 
 
 def _fingers_of(position: int) -> tuple[int, ...]:

@@ -353,8 +353,18 @@ def form_folder_name(form_id: str | None, sha256: str) -> str:
 
 
 def planned_outputs(result: FormResult, *, with_preview: bool) -> dict[str, int | None]:
-    """Relative paths of the files the batch writes for a form -> print position (None: not a crop)."""
-    files: dict[str, int | None] = {f"prints/{p.position:02d}.png": p.position for p in result.prints if p.present}
+    """Relative paths of the files the batch writes for a form -> print position (None: not a crop).
+
+    Each present print has its 500 ppi image ``prints/NN.png`` (the crop the
+    record points at) and, beside it, ``prints/NN.wsq``: the WSQ bytes that image
+    was decoded from, which an export rebuilt from the record embeds as they are
+    (a second WSQ generation would change the pixels and their score).
+    """
+    files: dict[str, int | None] = {}
+    for p in result.prints:
+        if p.present and p.image_box_px is not None:  # a print whose image could be made (always, in practice)
+            files[f"prints/{p.position:02d}.png"] = p.position
+            files[f"prints/{p.position:02d}.wsq"] = None
     if with_preview:
         files["preview.jpg"] = None
     files["result.json"] = None
@@ -383,6 +393,7 @@ def stage_outputs(result: FormResult, staging_root: Path) -> Path:
             if pos is not None:
                 p = by_pos[pos]
                 _write_new(partial / rel, png_with_ppi(p.image, p.ppi))
+                _write_new(partial / rel.replace(".png", ".wsq"), p.wsq)
         if result.preview_jpeg is not None:
             _write_new(partial / "preview.jpg", result.preview_jpeg)
         doc = result.to_dict() | {"files": sorted(files)}
@@ -525,18 +536,22 @@ class ExportOutcome:
 
 
 def _export_print(position: int, present: bool, image, quality: float | None,
-                  missing: tuple[tuple[int, str], ...] = ()):
+                  missing: tuple[tuple[int, str], ...] = (), *, scorer: str | None = None, wsq: bytes | None = None):
     from ifb1.export import ExportPrint
     from ifb1.pipeline.form import SLAP_POSITIONS
 
+    scored = present and position not in SLAP_POSITIONS
     return ExportPrint(
         position=position,
         impression="rolled" if position <= 10 else "plain",
         image=image if present else None,
         quality=None if quality is None else int(round(quality)),
         # 14.024: 255 when scoring was tried and failed, 254 when not tried (slaps)
-        quality_failed=present and quality is None and position not in SLAP_POSITIONS,
+        quality_failed=scored and quality is None,
         missing=missing,
+        # An unscored slap is "not attempted"; a print without a recorded scorer was scored by ifb1's own.
+        quality_scorer=(scorer or "fast") if scored else None,
+        wsq=wsq if present else None,
     )
 
 
@@ -558,13 +573,28 @@ def _missing_of(position: int, present: bool, annotation_code: str | None) -> tu
     return ((PLAIN_THUMB_FINGER.get(position, position), code),)
 
 
-def _export_prints(rec, form_key: int) -> list:
-    """The form's prints for export: images read back from its registered crop files, 14.018 from the record."""
+def _export_prints(rec, form_key: int, *, policy: Policy) -> list:
+    """The form's prints for export: images read back from its registered crop files, 14.018 from the record.
+
+    The WSQ bytes stored beside each crop (``prints/NN.wsq``) are embedded as
+    they are, so the export carries the image that was stored and scored with
+    its recorded score. A print whose recorded score is not the reference
+    scorer's (a form decided in review, a record from before ``.wsq`` files) is
+    scored by NIST's NFIQ 2 on the export's decoded image when it is installed,
+    so 14.024 is NIST NFIQ 2 of exactly what the receiver decodes; otherwise the
+    recorded score and its scorer are used (and 14.024 says so, or is left out).
+    """
     import cv2
 
+    from ifb1.export.ansi_nist import wsq_decode, wsq_encode
+    from ifb1.pipeline.form import SLAP_POSITIONS
+    from ifb1.quality.nist import NistScorerUnavailable, score_nist
+
+    reference = policy.quality.reference_scorer
     out = []
     for p in rec.prints(form_key):
-        image = None
+        image = data = None
+        quality, scorer = p.quality, p.scorer
         if p.present:
             if p.crop_path is None:
                 raise FileNotFoundError(f"form {form_key}: print {p.position} has no crop file")
@@ -572,8 +602,23 @@ def _export_prints(rec, form_key: int) -> list:
             if image is None or image.ndim != 2 or image.dtype.name != "uint8":
                 raise FileNotFoundError(f"{p.crop_path}: crop of print {p.position} is missing or unreadable "
                                         "(a killed batch publishes it on its next run)")
-        out.append(_export_print(p.position, p.present, image, p.quality,
-                                 _missing_of(p.position, p.present, p.annotation_code)))
+            wsq_path = Path(p.crop_path).with_suffix(".wsq")
+            if wsq_path.is_file():  # the bytes the stored image was decoded from
+                data = wsq_path.read_bytes()
+                image = wsq_decode(data)[0]
+            if reference is not None and scorer != reference and p.position not in SLAP_POSITIONS:
+                # Scored by the fast scorer only (a form decided in review, an older
+                # record): NIST's NFIQ 2 of exactly what is exported, when it is here.
+                data = data if data is not None else wsq_encode(image)
+                decoded = wsq_decode(data)[0]
+                try:
+                    nq = score_nist(decoded)
+                except NistScorerUnavailable:
+                    pass
+                else:
+                    image, quality, scorer = decoded, nq.quality, reference
+        out.append(_export_print(p.position, p.present, image, quality,
+                                 _missing_of(p.position, p.present, p.annotation_code), scorer=scorer, wsq=data))
     return out
 
 
@@ -591,7 +636,8 @@ def build_export(result: FormResult, *, case_ref: str | None, policy: Policy) ->
     if result.verdict is None or result.verdict.verdict != "suitable" or validate_form_id(result.form_id) is None:
         return None
     prints = [_export_print(p.position, p.present, p.image, p.quality,
-                            _missing_of(p.position, p.present, p.annotation_code)) for p in result.prints]
+                            _missing_of(p.position, p.present, p.annotation_code), scorer=p.scorer, wsq=p.wsq)
+              for p in result.prints]
     return build_transaction(prints, form_id=result.form_id, case_ref=case_ref, config=policy.export)
 
 
@@ -656,7 +702,7 @@ def export_form(rec, form_key: int, *, exports_dir: Path, policy: Policy, actor:
             return ExportOutcome(form_key, fid, "failed", str(target),
                                  f"{target}: exists and is not this form's export (another scan of form {fid}?)")
         if data is None:
-            data = build_transaction(_export_prints(rec, form_key), form_id=fid, case_ref=form.case_ref,
+            data = build_transaction(_export_prints(rec, form_key, policy=policy), form_id=fid, case_ref=form.case_ref,
                                      config=policy.export)
         _private_dir(Path(exports_dir))
         rec.add_artefact(form_key, "export", target)  # before the file appears
@@ -1014,17 +1060,21 @@ def _record_result(rec, job: Job, result: FormResult, *, entry: ManifestEntry | 
                        feedback=tuple(c.replace("_", " ") for c in p.feedback_codes) or
                        ((p.quality_note,) if p.present and p.quality_note else ()),
                        crop_path=str(crop_of[p.position]) if p.position in crop_of else None,
-                       annotation_code=p.annotation_code)
+                       annotation_code=p.annotation_code,
+                       scorer=p.scorer)
             for p in result.prints
         ])
         for rel, pos in files.items():
             if pos is None:
-                rec.add_artefact(form_key, "preview" if rel.endswith(".jpg") else "result", folder / rel)
+                kind = {".jpg": "preview", ".wsq": "crop"}.get(Path(rel).suffix, "result")
+                rec.add_artefact(form_key, kind, folder / rel)
         rec.set_verdict(form_key, v.verdict, v.reasons, actor=actor, details={
             "defective_positions": list(v.defective_positions),
             "looks_like_copy": result.copy.looks_like_copy if result.copy else None,
             "copy_check": result.copy.note if result.copy else None,
             "qualities": {str(p.position): p.quality for p in result.prints if p.present},
+            "scorer": v.scorer,
+            "scores": {str(p.position): p.scores for p in result.prints if p.scores},
             "warnings": list(result.warnings),
         })
     return form_key, folder
@@ -1160,7 +1210,7 @@ def run_batch(
             form = rec.find_by_hash(sha)
             is_copy = entry.copy if entry is not None else copy
             if form is None or form.status == "received":
-                opts = ProcessOptions(is_copy=is_copy, policy=policy)
+                opts = ProcessOptions(is_copy=is_copy, policy=policy, for_export=True)
                 jobs.append(Job(rel, str(path), sha, opts, str(staging),
                                 case_ref=entry.case_ref if entry is not None else None))
                 job_info[rel] = (entry, is_copy, None if form is None else form.form_key)

@@ -224,11 +224,14 @@ def summary_lines(result: dict, *, min_quality: int | None = None, out_dir: Path
     lines = [f"OK {src}: {fid}{copy}"]
     v = result.get("verdict")
     if v is not None:
-        lines.append(f"  VERDICT: {v['verdict'].upper()}")
+        on = " (decided on NIST's NFIQ 2)" if v.get("scorer") == "nist" else ""
+        lines.append(f"  VERDICT: {v['verdict'].upper()}{on}")
         lines += [f"    - {r}" for r in v["reasons"]]
     lines += [f"  WARNING: {w}" for w in result.get("warnings", [])]
     below = f", POOR below {min_quality}" if min_quality is not None else ""
-    lines.append(f"  Prints (NFIQ 2 score 0-100{below}):")
+    scorers = {p.get("scorer") for p in result["prints"]} - {None}
+    by = {"nist": " by NIST's NFIQ 2", "fast": " by ifb1's fast NFIQ 2"}.get(scorers.pop()) if len(scorers) == 1 else ""
+    lines.append(f"  Prints (NFIQ 2 score 0-100{by}{below}):")
     lines += ["  " + _print_line(p, min_quality) for p in result["prints"]]
     advice: dict[str, str] = {}
     for p in result["prints"]:
@@ -342,6 +345,11 @@ def warm_up() -> float:
     img = img.astype(np.uint8)
     assess_print(img)
     png_with_ppi(img, 500.0)
+    from ifb1.export.ansi_nist import wsq_decode, wsq_encode
+    from ifb1.quality.nist import nist_available
+
+    wsq_decode(wsq_encode(img))  # every print makes the export's WSQ round trip
+    nist_available()  # loads NIST's NFIQ 2, the reference before an unsuitable verdict
     return time.perf_counter() - t0
 
 
@@ -681,9 +689,12 @@ def watch_folder(folder: Path, *, options, out_dir: Path, as_json: bool, poll: f
               help="The scans are scanned copies, not originals (only copies can be judged unsuitable).")
 @click.option("--policy", "policy_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Verdict policy TOML (default: the bundled default-policy.toml).")
+@click.option("--scorer", type=click.Choice(["fast", "nist"]), default=None,
+              help="NFIQ 2 scorer for every print: fast (ifb1's, about 30 ms a print) or nist (NIST's NFIQ 2, "
+                   "about 0.3-0.6 s a print); default: the policy's [quality] scorer (fast).")
 def process(scans: tuple[str, ...], out_dir: Path, watch_dir: Path | None, poll: float | None,
             max_files: int | None, idle_exit: float | None, as_json: bool, form_id: str | None, is_copy: bool,
-            policy_file: Path | None) -> None:
+            policy_file: Path | None, scorer: str | None) -> None:
     """Read scanned IFB1 forms: barcode, the fourteen prints, their quality and the verdict.
 
     For each scan: the form id (or MANUAL ENTRY), the verdict (SUITABLE,
@@ -727,6 +738,17 @@ def process(scans: tuple[str, ...], out_dir: Path, watch_dir: Path | None, poll:
         policy = load_policy(policy_file)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--policy") from exc
+    if scorer is not None:
+        from dataclasses import replace
+
+        from ifb1.quality.nist import NistScorerUnavailable, require_nist
+
+        if scorer == "nist":
+            try:
+                require_nist()
+            except NistScorerUnavailable as exc:
+                raise click.UsageError(f"--scorer nist: {exc}") from exc
+        policy = replace(policy, quality=replace(policy.quality, scorer=scorer))
     options = ProcessOptions(is_copy=is_copy, form_id=form_id, policy=policy, preview_height=PREVIEW_HEIGHT_PX)
     ensure_private_dir(out_dir)
     if watch_dir is not None:

@@ -3,9 +3,15 @@
 :func:`process_form` is the whole per-form algorithm, one call per stage::
 
     reading = read_scan(path)                    # decode, register, barcode, 14 boxes at 500 ppi
-    prints  = score_prints(reading.boxes)        # NFIQ 2 score and feedback per present print
+    prints  = score_prints(reading.boxes)        # the exported image of each print, its NFIQ 2 score, feedback
     copy    = copy_check(reading, is_copy=...)   # does a scan marked "original" look like a copy (halftone)?
     verdict = decide(outcomes, ...)              # suitable / unsuitable / review, with reasons
+    prints, verdict = confirm_on_reference(...)  # NIST's NFIQ 2 before anything that cannot be undone
+
+Each print's image is the one stored and exported: the print's region (its
+foreground plus a margin, inside the box border) after the WSQ round trip that
+the ANSI/NIST-ITL export applies, so the score shown, recorded and written in
+14.024 is the score of the pixels the receiver decodes.
 
 It is a pure function of the file and its options: it writes nothing, keeps no
 state between calls and returns frozen dataclasses (picklable, so it runs in a
@@ -51,6 +57,9 @@ class ProcessOptions:
         Height in pixels of the preview JPEG of the page (0: no preview).
     copy_check : CopyCheckParams or None
         Copy detector parameters (:mod:`ifb1.pipeline.copy_detect`); its defaults when None.
+    for_export : bool
+        The caller exports suitable forms (the nightly batch): a suitable form's prints
+        are then scored by the reference scorer too, so exports carry its value.
     """
 
     is_copy: bool = False
@@ -60,6 +69,7 @@ class ProcessOptions:
     layout_path: str | None = None
     preview_height: int = 1000
     copy_check: Any = None
+    for_export: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,9 +98,20 @@ class PrintResult:
     area_mm2 : float
         Area of the print region.
     image : np.ndarray or None
-        uint8 grey crop of the box at ``ppi`` (500); None when absent.
+        The print's image as stored and exported: uint8 grey at ``ppi`` (500), the
+        print's region of the box after the WSQ round trip (:func:`print_image`);
+        None when absent.
     ppi : float
         Resolution of ``image``.
+    scorer : str or None
+        Which scorer gave ``quality``: ``"nist"`` (NIST's NFIQ 2) or ``"fast"``
+        (ifb1's own); None when no scorer ran (absent box, slap).
+    scores : dict
+        Every scorer's answer, ``{"fast": 41, "nist": 38}`` (None for no score).
+    image_box_px : tuple of int or None
+        ``(x0, y0, x1, y1)`` of ``image`` within the box's 500 ppi crop.
+    wsq : bytes or None
+        The WSQ bytes ``image`` was decoded from (what the export embeds).
     annotation : Annotation or None
         What an empty box holds (:class:`ifb1.pipeline.annotation.Annotation`:
         blank, hand-written "AMP"/"XX"/"UP", or print-like marks); None when a
@@ -110,6 +131,10 @@ class PrintResult:
     image: Any = field(default=None, repr=False, compare=False)
     ppi: float = 500.0
     annotation: Any = None
+    scorer: str | None = None
+    scores: dict = field(default_factory=dict)
+    image_box_px: tuple[int, int, int, int] | None = None
+    wsq: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def annotation_code(self) -> str | None:
@@ -147,6 +172,9 @@ class PrintResult:
             "quality": None if self.quality is None else int(self.quality),
             "quality_status": self.quality_status,
             "quality_note": self.quality_note,
+            "scorer": self.scorer,
+            "scores": {k: (None if v is None else int(v)) for k, v in self.scores.items()},
+            "image_box_px": None if self.image_box_px is None else list(self.image_box_px),
             "feedback": {"codes": codes, "messages": messages},
         }
 
@@ -226,7 +254,7 @@ class FormResult:
 
     def without_images(self) -> "FormResult":
         """The same result without the crops and preview (small to send between processes)."""
-        return replace(self, preview_jpeg=None, prints=tuple(replace(p, image=None) for p in self.prints))
+        return replace(self, preview_jpeg=None, prints=tuple(replace(p, image=None, wsq=None) for p in self.prints))
 
     def to_dict(self) -> dict:
         """The form's JSON result (no images): one line of ``ifb1 process --json``, the batch's ``result.json``.
@@ -267,7 +295,8 @@ class FormResult:
                                             "checked": c.checked, "note": c.note}
         v = self.verdict
         d["verdict"] = None if v is None else {"verdict": v.verdict, "reasons": list(v.reasons),
-                                               "defective_positions": list(v.defective_positions)}
+                                               "defective_positions": list(v.defective_positions),
+                                               "scorer": v.scorer}
         d["timings_ms"] = {k: round(float(ms), 1) for k, ms in self.timings_ms.items()}
         warnings = list(self.warnings)
         if c is not None and c.looks_like_copy and not self.is_copy:
@@ -282,25 +311,85 @@ class FormResult:
 # ----------------------------------------------------------------------------- stages
 
 
-def score_print(box, *, margin_mm: float = 1.5) -> PrintResult:
-    """Score one segmented box (:class:`ifb1.pipeline.segment.BoxRegion`).
+@dataclass(frozen=True)
+class PrintImage:
+    """The image of one print as it is stored and exported (:func:`print_image`).
 
-    Rolled prints and plain thumbs get the NFIQ 2 unified score and plain-word
-    feedback (:func:`ifb1.quality.feedback.assess_print`); four-finger slaps
-    are kept but not scored (NFIQ 2 scores single fingers). The score is of the
-    print's own region, its foreground box widened by ``margin_mm`` (NFIQ 2
-    expects an image of the finger with some background, not of a whole form
-    box with stray marks); centring and cut-off edges are judged in the box.
+    Attributes
+    ----------
+    image : np.ndarray
+        uint8 grey at 500 ppi: ``wsq`` decoded, as the receiver of the export sees it.
+    wsq : bytes
+        WSQ at 0.75 bit per pixel of the print's region (ANSI/NIST-ITL 14.999).
+    box_px : tuple of int
+        ``(x0, y0, x1, y1)`` of the region within the box crop (exclusive ends).
+    """
+
+    image: Any = field(repr=False)
+    wsq: bytes = field(repr=False)
+    box_px: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+
+def print_image(box, *, margin_mm: float = 1.5) -> PrintImage:
+    """The image of a present print that is stored, scored and exported.
+
+    The print's own region of the box: its foreground's bounding box widened by
+    ``margin_mm`` and kept inside the box border (whose printed label the reader
+    has already blanked), so that ridge counts, annotations and signatures
+    written beside the print stay out while the whole print stays in. It then
+    makes the WSQ round trip of the export (0.75 bpp, NBIS codec): WSQ raises
+    NFIQ 2 scores by a few points on scanned forms (it smooths scan noise), so the
+    score of the decoded image is the score of what the receiver has.
+
+    Parameters
+    ----------
+    box : BoxRegion
+        A present box from the reader (``crop`` uint8 at 500 ppi, ``bbox`` set).
+    margin_mm : float
+        Background kept around the foreground box (1.5 mm, ~30 px at 500 ppi: the
+        foreground is found on 0.4 mm cells, so its edge may fall a cell or two
+        inside a faint print edge; a wider margin takes in more of the writing
+        beside the print).
+
+    Returns
+    -------
+    PrintImage
+    """
+    from ifb1.export.ansi_nist import wsq_decode, wsq_encode
+
+    h, w = box.crop.shape[:2]
+    x0, y0, x1, y1 = (0, 0, w, h) if box.bbox is None else box.bbox
+    m = int(round(margin_mm * box.ppi / 25.4))
+    region = (max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m))
+    # WSQ needs 32 px a side; a print's region is always larger in practice.
+    if region[2] - region[0] < 32 or region[3] - region[1] < 32:
+        cx, cy = (region[0] + region[2]) // 2, (region[1] + region[3]) // 2
+        region = (max(0, min(cx - 16, w - 32)), max(0, min(cy - 16, h - 32)),
+                  max(0, min(cx - 16, w - 32)) + 32, max(0, min(cy - 16, h - 32)) + 32)
+    sub = box.crop[region[1]:region[3], region[0]:region[2]]
+    data = wsq_encode(sub)
+    decoded, _ = wsq_decode(data)
+    return PrintImage(image=decoded, wsq=data, box_px=tuple(int(v) for v in region))
+
+
+def score_print(box, *, scorer: str = "fast", margin_mm: float = 1.5) -> PrintResult:
+    """The stored image of one segmented box, its NFIQ 2 score and feedback.
+
+    Rolled prints and plain thumbs get the NFIQ 2 unified score of
+    :func:`print_image` and plain-word feedback
+    (:func:`ifb1.quality.feedback.assess_print`; centring and cut-off edges are
+    judged within the whole box); four-finger slaps get their image but no
+    score (NFIQ 2 scores single fingers).
 
     Parameters
     ----------
     box : BoxRegion
         From the reader; ``crop`` is uint8 at 500 ppi.
+    scorer : str
+        ``"fast"`` (ifb1's own NFIQ 2, about 30 ms) or ``"nist"`` (NIST's NFIQ 2
+        as well, about 0.3-0.6 s; its value becomes the score, the feedback stays ifb1's).
     margin_mm : float
-        Background kept around the foreground box (1.5 mm, ~30 px: the
-        foreground is found on 0.4 mm cells, so its edge may fall a cell or
-        two inside a faint print edge; a wider margin takes in more of the
-        hand-written ridge counts and annotations written beside the print).
+        Background kept around the print (:func:`print_image`).
 
     Returns
     -------
@@ -313,34 +402,151 @@ def score_print(box, *, margin_mm: float = 1.5) -> PrintResult:
                 annotation=getattr(box, "annotation", None))
     if not box.present:
         return PrintResult(**base, quality=None, quality_status="absent", quality_note="no print in the box")
-    if box.position in SLAP_POSITIONS:
-        return PrintResult(**base, quality=None, quality_status="not-scored", quality_note=SLAP_NOT_SCORED,
-                           image=box.crop)
-    region = None
-    if box.bbox is not None:
-        m = int(round(margin_mm * box.ppi / 25.4))
-        h, w = box.crop.shape[:2]
-        x0, y0, x1, y1 = box.bbox
-        region = (max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m))
     try:
-        q = assess_print(box.crop, region=region)
+        pim = print_image(box, margin_mm=margin_mm)
+    except Exception as exc:  # one print's failure must not lose the form
+        return PrintResult(**base, quality=None, quality_status="failed",
+                           quality_note=f"the print's image could not be made ({type(exc).__name__}: {exc})")
+    base.update(image=pim.image, wsq=pim.wsq, image_box_px=pim.box_px)
+    if box.position in SLAP_POSITIONS:
+        return PrintResult(**base, quality=None, quality_status="not-scored", quality_note=SLAP_NOT_SCORED)
+    # The fast scorer judges position and cut-off edges against the whole box:
+    # the stored (decoded) pixels are put back in place and only they are scored.
+    x0, y0, x1, y1 = pim.box_px
+    context = box.crop.copy()
+    context[y0:y1, x0:x1] = pim.image
+    try:
+        q = assess_print(context, region=pim.box_px)
     except Exception as exc:  # one print's failure must not lose the form: it counts as unscored
-        return PrintResult(**base, quality=None, quality_status="failed", image=box.crop,
+        return PrintResult(**base, quality=None, quality_status="failed", scorer="fast", scores={"fast": None},
                            quality_note=f"quality assessment failed ({type(exc).__name__}: {exc})")
-    return PrintResult(
+    result = PrintResult(
         **base,
         quality=q.quality,
         quality_status="scored" if q.quality is not None else "failed",
         quality_note=q.error,
         feedback_codes=tuple(q.feedback.codes),
         feedback=tuple(q.feedback.messages),
-        image=box.crop,
+        scorer="fast",
+        scores={"fast": q.quality},
     )
+    return rescore_print(result, scorer=scorer) if scorer != "fast" else result
 
 
-def score_prints(boxes) -> tuple[PrintResult, ...]:
+def rescore_print(pr: PrintResult, *, scorer: str = "nist") -> PrintResult:
+    """The same print scored by NIST's NFIQ 2: its value becomes the print's score.
+
+    The feedback in plain words stays that of ifb1's scorer; the fast score is
+    kept in ``scores``. A print NIST's NFIQ 2 cannot score gets no score, with
+    NFIQ 2's reason (it then counts as unscored in the verdict).
+
+    Raises
+    ------
+    NistScorerUnavailable
+        When NIST's NFIQ 2 is not installed here.
+    """
+    from ifb1.quality.nist import SCORER_NIST, score_nist
+
+    if scorer != SCORER_NIST:
+        raise ValueError(f"unknown scorer {scorer!r} (fast or nist)")
+    if pr.image is None or pr.quality_status not in ("scored", "failed") or pr.scorer == SCORER_NIST:
+        return pr
+    nq = score_nist(pr.image, ppi=pr.ppi)
+    return replace(pr, quality=nq.quality, scorer=SCORER_NIST, scores={**pr.scores, SCORER_NIST: nq.quality},
+                   quality_status="scored" if nq.quality is not None else "failed", quality_note=nq.error)
+
+
+def score_prints(boxes, *, scorer: str = "fast") -> tuple[PrintResult, ...]:
     """:func:`score_print` for each box, by position."""
-    return tuple(score_print(b) for b in sorted(boxes, key=lambda b: b.position))
+    return tuple(score_print(b, scorer=scorer) for b in sorted(boxes, key=lambda b: b.position))
+
+
+def confirm_on_reference(prints, verdict: Verdict, *, decide_again, reference: str | None, for_export: bool,
+                         require_reference: bool = True) -> tuple[tuple[PrintResult, ...], Verdict]:
+    """Score with NIST's NFIQ 2 before a decision that cannot be undone.
+
+    A scanned copy found ``unsuitable`` is deleted later, and an exported score
+    tells the receiver "this is NIST NFIQ 2 of this image". So:
+
+    - an ``unsuitable`` verdict is confirmed on the reference scorer: prints are
+      scored again, lowest fast score first, until the prints scored by NIST
+      alone (and the empty boxes) make the copy unsuitable, or the verdict on
+      the scores so far is no longer ``unsuitable``;
+    - a ``suitable`` form that the caller exports has every scored print scored
+      again, and is decided again on those scores.
+
+    Forms in review, and suitable forms not exported here, keep the fast scores
+    (nothing irreversible follows).
+
+    Parameters
+    ----------
+    prints : tuple of PrintResult
+    verdict : Verdict
+        The verdict on ``prints`` as scored.
+    decide_again : callable
+        ``decide_again(outcomes, scorer) -> Verdict`` with the form's other facts fixed.
+    reference : str or None
+        ``"nist"``, or None for no reference scorer (policy ``reference = "none"``).
+    for_export : bool
+        Suitable forms are exported by the caller.
+    require_reference : bool
+        Without the reference scorer installed, an ``unsuitable`` copy goes to
+        review instead (a deletion is never decided on the fast scorer alone).
+
+    Returns
+    -------
+    (prints, verdict)
+        ``verdict.scorer`` says which scorer's values decided: ``"nist"`` (for an
+        unsuitable copy: NIST's scores alone make it unsuitable, while the other
+        prints may keep fast scores, each print saying whose score it has),
+        ``"mixed"`` (the NIST scores so far undid an unsuitable verdict; nothing
+        irreversible follows) or the fast scorer's name.
+    """
+    from ifb1.quality.nist import NistScorerUnavailable
+
+    prints = tuple(prints)
+    if reference is None or verdict.verdict not in ("unsuitable", "suitable"):
+        return prints, verdict
+    if verdict.verdict == "suitable" and not for_export:
+        return prints, verdict
+
+    def on_reference_only(current) -> Verdict:
+        # A print not yet scored by the reference cannot count against the form.
+        outs = [replace(p.outcome(), quality=100, feedback=()) if p.scorer not in (None, reference) else p.outcome()
+                for p in current]
+        return decide_again(outs, reference)
+
+    by_pos = {p.position: p for p in prints}
+    todo = [p.position for p in sorted(prints, key=lambda p: (p.quality is not None, p.quality or 0))
+            if p.scorer not in (None, reference)]
+    try:
+        if verdict.verdict == "unsuitable":
+            for pos in todo:
+                by_pos[pos] = rescore_print(by_pos[pos], scorer=reference)
+                current = tuple(by_pos[q] for q in sorted(by_pos))
+                mixed = decide_again([p.outcome() for p in current], verdict.scorer)
+                if on_reference_only(current).verdict == "unsuitable":
+                    # NIST's scores alone make the copy unsuitable; the reasons list every defect.
+                    return current, replace(mixed, scorer=reference)
+                if mixed.verdict != "unsuitable":
+                    break
+            else:  # every print scored by the reference
+                current = tuple(by_pos[q] for q in sorted(by_pos))
+                return current, decide_again([p.outcome() for p in current], reference)
+            verdict = mixed
+            if not (verdict.verdict == "suitable" and for_export):
+                return current, replace(verdict, scorer="mixed")
+        for pos in todo:
+            by_pos[pos] = rescore_print(by_pos[pos], scorer=reference)
+    except NistScorerUnavailable as exc:
+        if verdict.verdict == "unsuitable" and require_reference:
+            return prints, replace(
+                verdict, verdict="review",
+                reasons=verdict.reasons + (f"{exc}: a deletion is never decided on ifb1's fast scorer alone; "
+                                           "check by eye, or install nbis-py",))
+        return prints, verdict
+    current = tuple(by_pos[q] for q in sorted(by_pos))
+    return current, decide_again([p.outcome() for p in current], reference)
 
 
 def copy_check(reading, *, is_copy: bool, params=None) -> CopyCheck:
@@ -408,8 +614,9 @@ def process_form(path: str | Path, *, options: ProcessOptions) -> FormResult:
         return FormResult(**base, status="rejected", error=reading.error, timings_ms=timings,
                           reading=reading.to_dict())
 
+    qp = options.policy.quality
     t = time.perf_counter()
-    prints = score_prints(reading.boxes)
+    prints = score_prints(reading.boxes, scorer=qp.scorer)
     timings["quality"] = (time.perf_counter() - t) * 1000.0
 
     t = time.perf_counter()
@@ -417,10 +624,19 @@ def process_form(path: str | Path, *, options: ProcessOptions) -> FormResult:
     timings["copy_check"] = (time.perf_counter() - t) * 1000.0
 
     t = time.perf_counter()
-    verdict = decide([p.outcome() for p in prints], is_copy=options.is_copy,
-                     looks_like_copy=copy.looks_like_copy, form_id=reading.form_id,
-                     policy=options.policy.verdict)
+
+    def decide_on(outcomes, scorer: str) -> Verdict:
+        return decide(outcomes, is_copy=options.is_copy, looks_like_copy=copy.looks_like_copy,
+                      form_id=reading.form_id, policy=options.policy.verdict, scorer=scorer)
+
+    verdict = decide_on([p.outcome() for p in prints], qp.scorer)
     timings["verdict"] = (time.perf_counter() - t) * 1000.0
+
+    t = time.perf_counter()
+    prints, verdict = confirm_on_reference(prints, verdict, decide_again=decide_on, reference=qp.reference_scorer,
+                                           for_export=options.for_export,
+                                           require_reference=qp.require_reference_for_deletion)
+    timings["reference"] = (time.perf_counter() - t) * 1000.0
 
     preview = None
     if options.preview_height > 0:

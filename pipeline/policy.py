@@ -32,11 +32,45 @@ class VerdictPolicy:
 
 
 @dataclass(frozen=True)
+class QualityPolicy:
+    """Which NFIQ 2 scorer gives the scores; see ``default-policy.toml`` ``[quality]``.
+
+    Attributes
+    ----------
+    scorer : str
+        ``"fast"`` (ifb1's own NFIQ 2, about 30 ms a print) or ``"nist"`` (NIST's
+        NFIQ 2 for every print, about 0.3-0.6 s a print).
+    reference : str
+        ``"nist"``: NIST's NFIQ 2 scores every print again before a copy is found
+        unsuitable (deletion) and before a form is exported; ``"none"``: never.
+    require_reference_for_deletion : bool
+        Without NIST's NFIQ 2 installed, a copy that would be unsuitable goes to
+        review instead.
+    """
+
+    scorer: str = "fast"
+    reference: str = "nist"
+    require_reference_for_deletion: bool = True
+
+    def __post_init__(self) -> None:
+        if self.scorer not in ("fast", "nist"):
+            raise ValueError(f"scorer must be \"fast\" or \"nist\", got {self.scorer!r}")
+        if self.reference not in ("nist", "none"):
+            raise ValueError(f"reference must be \"nist\" or \"none\", got {self.reference!r}")
+
+    @property
+    def reference_scorer(self) -> str | None:
+        """The reference scorer's name, None for ``reference = "none"``."""
+        return None if self.reference == "none" else self.reference
+
+
+@dataclass(frozen=True)
 class Policy:
-    """A whole policy file: the verdict rule and the export settings."""
+    """A whole policy file: the verdict rule, the scorers and the export settings."""
 
     verdict: VerdictPolicy = field(default_factory=VerdictPolicy)
     export: ExportConfig = field(default_factory=ExportConfig)
+    quality: QualityPolicy = field(default_factory=QualityPolicy)
     source: str = str(DEFAULT_POLICY_PATH)
 
 
@@ -72,6 +106,7 @@ class Verdict:
     verdict: str  # "suitable" | "unsuitable" | "review"
     reasons: tuple[str, ...]
     defective_positions: tuple[int, ...]
+    scorer: str = "fast"  # whose NFIQ 2 scores decided: "fast" (ifb1's) or "nist" (NIST's)
 
 
 def _typed(section: dict, cls, where: str):
@@ -102,15 +137,25 @@ def load_policy(path: str | Path | None = None) -> Policy:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ValueError(f"{path}: cannot read the policy file: {exc}") from exc
-    unknown = set(data) - {"verdict", "export"}
+    unknown = set(data) - {"verdict", "export", "quality"}
     if unknown:
-        raise ValueError(f"{path}: unknown section(s) {sorted(unknown)}; expected [verdict] and [export]")
+        raise ValueError(f"{path}: unknown section(s) {sorted(unknown)}; expected [verdict], [quality] and [export]")
     verdict = VerdictPolicy(**_typed(data.get("verdict", {}), VerdictPolicy, f"{path} [verdict]"))
     if not 0 <= verdict.min_quality <= 100:
         raise ValueError(f"{path} [verdict]: min_quality must be 0-100, got {verdict.min_quality}")
+    qsec = data.get("quality", {})
+    for key in ("scorer", "reference"):
+        if key in qsec and not isinstance(qsec[key], str):
+            raise ValueError(f"{path} [quality]: {key} must be a string, got {qsec[key]!r}")
+    qvalues = _typed(qsec, QualityPolicy, f"{path} [quality]")
+    try:
+        quality = QualityPolicy(**qvalues)
+    except ValueError as exc:
+        raise ValueError(f"{path} [quality]: {exc}") from exc
     exp = dict(data.get("export", {}))
     type2 = {k: exp.pop(f"type2_{k}") for k in ("form_id", "case_ref", "comment") if f"type2_{k}" in exp}
-    allowed = {"transaction_type", "originating_agency", "destination_agency", "comment", "priority"}
+    allowed = {"transaction_type", "originating_agency", "destination_agency", "comment", "priority",
+               "local_quality_vendor", "local_quality_product"}
     bad = set(exp) - allowed
     if bad:
         raise ValueError(f"{path} [export]: unknown key(s) {sorted(bad)}")
@@ -119,7 +164,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
         export = ExportConfig(**exp, type2_fields={**base.type2_fields, **type2})
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path} [export]: {exc}") from exc
-    return Policy(verdict=verdict, export=export, source=str(path))
+    return Policy(verdict=verdict, export=export, quality=quality, source=str(path))
 
 
 def decide(
@@ -129,6 +174,7 @@ def decide(
     looks_like_copy: bool = False,
     form_id: str | None = "unknown",
     policy: VerdictPolicy = VerdictPolicy(),
+    scorer: str = "fast",
 ) -> Verdict:
     """Decide a form's verdict from its rolled prints.
 
@@ -145,6 +191,8 @@ def decide(
         The form id, None when the barcode could not be read.
     policy : VerdictPolicy
         Thresholds.
+    scorer : str
+        Whose scores ``prints`` carry (``"fast"`` or ``"nist"``), recorded in the verdict.
 
     Returns
     -------
@@ -198,4 +246,5 @@ def decide(
         verdict = "suitable"
     if verdict == "suitable":
         reasons = reasons or ["all rolled prints meet the quality threshold"]
-    return Verdict(verdict=verdict, reasons=tuple(review + reasons), defective_positions=tuple(defective))
+    return Verdict(verdict=verdict, reasons=tuple(review + reasons), defective_positions=tuple(defective),
+                   scorer=scorer)

@@ -29,7 +29,7 @@ def _clean(v: Any) -> Any:
     return v
 
 
-def assess_file(path: str, *, ppi: float | None = None) -> dict[str, Any]:
+def assess_file(path: str, *, ppi: float | None = None, scorer: str = "fast") -> dict[str, Any]:
     """Score one fingerprint image file; never raises for a bad file.
 
     Parameters
@@ -38,18 +38,27 @@ def assess_file(path: str, *, ppi: float | None = None) -> dict[str, Any]:
         Image file.
     ppi : float, optional
         Resolution overriding the file's metadata.
+    scorer : str
+        ``"fast"`` (ifb1's NFIQ 2) or ``"nist"`` (NIST's NFIQ 2 through nbis-py: its
+        score, measures and actionable values; the plain-word feedback stays ifb1's).
 
     Returns
     -------
     dict
-        ``source``, ``quality`` (0-100 or None), ``error`` (None or a message naming the
-        file), ``ppi``, ``ppi_source``, ``resampled_from``, ``width``/``height`` (scored, 500 ppi),
-        ``features`` (NFIQ 2 names), ``actionable``, ``feedback`` (codes and messages).
+        ``source``, ``quality`` (0-100 or None), ``scorer``, ``error`` (None or a message
+        naming the file), ``ppi``, ``ppi_source``, ``resampled_from``, ``width``/``height``
+        (scored, 500 ppi), ``features`` (NFIQ 2 names), ``actionable``, ``feedback`` (codes
+        and messages).
+
+    Raises
+    ------
+    NistScorerUnavailable
+        With ``scorer="nist"`` when NIST's NFIQ 2 is not installed here.
     """
     from ifb1.quality.feedback import assess_print
     from ifb1.quality.io import ImageReadError, read_fingerprint
 
-    out: dict[str, Any] = {"source": path, "quality": None, "error": None, "ppi": None,
+    out: dict[str, Any] = {"source": path, "quality": None, "scorer": scorer, "error": None, "ppi": None,
                            "ppi_source": None, "resampled_from": None, "width": None, "height": None,
                            "features": {}, "actionable": {}, "feedback": {"codes": [], "messages": []}}
     try:
@@ -67,8 +76,15 @@ def assess_file(path: str, *, ppi: float | None = None) -> dict[str, Any]:
         return out
     out.update(quality=res.quality, features=dict(res.features), actionable=dict(res.feedback.actionable),
                feedback={"codes": list(res.feedback.codes), "messages": list(res.feedback.messages)})
-    if res.quality is None:
-        out["error"] = f"{path}: {res.error}"
+    error = res.error
+    if scorer == "nist":
+        from ifb1.quality.nist import score_nist
+
+        nq = score_nist(fp.image)
+        out.update(quality=nq.quality, features=nq.features, actionable=nq.actionable)
+        error = nq.error
+    if out["quality"] is None:
+        out["error"] = f"{path}: {error}"
     return out
 
 
@@ -81,7 +97,8 @@ def _human(r: dict[str, Any]) -> str:
         bits.append(f"resampled {r['resampled_from']:.0f} -> 500 ppi")
     elif r["ppi_source"] == "assumed":
         bits.append("no ppi in file, 500 assumed")
-    q = "no score" if r["quality"] is None else f"NFIQ 2 = {r['quality']}"
+    who = "NIST NFIQ 2" if r.get("scorer") == "nist" else "NFIQ 2"
+    q = "no score" if r["quality"] is None else f"{who} = {r['quality']}"
     msgs = "; ".join(r["feedback"]["messages"]) or "no problems found"
     head = f"{src}: {q}" + (f" ({', '.join(bits)})" if bits else "")
     return f"{head}. {msgs}" + (f" [{r['error']}]" if r["error"] else "")
@@ -92,15 +109,26 @@ def _human(r: dict[str, Any]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file, one per line.")
 @click.option("--ppi", type=click.FloatRange(min=1.0), default=None,
               help="Resolution of the files (overrides their metadata); resampled to 500 ppi.")
-def quality(images: tuple[str, ...], as_json: bool, ppi: float | None) -> None:
+@click.option("--scorer", type=click.Choice(["fast", "nist"]), default="fast", show_default=True,
+              help="fast: ifb1's own NFIQ 2 (about 30 ms a print); nist: NIST's NFIQ 2 itself (nbis-py, "
+                   "about 0.3-0.6 s a print).")
+def quality(images: tuple[str, ...], as_json: bool, ppi: float | None, scorer: str) -> None:
     """NFIQ 2 quality (0-100) and plain-word feedback for fingerprint IMAGE files.
 
     Reads PNG, TIFF, JPEG, BMP and WSQ; images not at 500 ppi are resampled and
-    the output says so. Exit status 0 when every file was scored, 1 otherwise.
+    the output says so. Exit status 0 when every file was scored, 1 otherwise,
+    2 when the NIST scorer was asked for and is not installed.
     """
+    if scorer == "nist":
+        from ifb1.quality.nist import NistScorerUnavailable, require_nist
+
+        try:
+            require_nist()
+        except NistScorerUnavailable as exc:
+            raise click.UsageError(f"--scorer nist: {exc}") from exc
     failed = 0
     for path in images:
-        r = assess_file(path, ppi=ppi)
+        r = assess_file(path, ppi=ppi, scorer=scorer)
         failed += r["quality"] is None
         if as_json:
             click.echo(json.dumps(_clean(r), allow_nan=False))

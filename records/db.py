@@ -193,10 +193,19 @@ _V2 = [
         CHECK (annotation_code IS NULL OR (annotation_code IN ('AMP', 'UP', 'XX') AND present = 0))""",
 ]
 
+# v3: which NFIQ 2 scorer gave a print's quality ("fast": ifb1's own; "nist":
+# NIST's NFIQ 2), so that an export rebuilt from the record never writes an
+# estimate under NIST's CBEFF ids. Rows recorded before get NULL (unknown: taken
+# as the fast scorer, the only one then).
+_V3 = [
+    "ALTER TABLE prints ADD COLUMN scorer TEXT CHECK (scorer IS NULL OR scorer IN ('fast', 'nist'))",
+]
+
 #: Ordered ``(version, description, statements)``; append new steps, never edit old ones.
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "forms, prints, artefacts, roots, hash-chained events, deletions", _V1),
     (2, "prints.annotation_code: AMP/XX/UP written in an empty box (ANSI/NIST-ITL 14.018)", _V2),
+    (3, "prints.scorer: which NFIQ 2 (fast or nist) gave the quality", _V3),
 ]
 
 
@@ -231,7 +240,8 @@ class PrintEntry:
     registered as an artefact of the form; ``annotation_code`` the text an
     officer wrote in an empty box (one of :data:`ANNOTATION_CODES`: ``"AMP"``,
     ``"XX"``, ``"UP"``), None for a print or a box without one (and for prints
-    recorded before schema version 2).
+    recorded before schema version 2); ``scorer`` which NFIQ 2 gave ``quality``
+    (``"fast"`` or ``"nist"``; None when no score or recorded before version 3).
     """
 
     position: int
@@ -240,6 +250,7 @@ class PrintEntry:
     feedback: tuple[str, ...] = ()
     crop_path: str | None = None
     annotation_code: str | None = None
+    scorer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -828,8 +839,8 @@ class Record:
                 if p.crop_path is not None:
                     self.add_artefact(form_key, "crop", p.crop_path)
                 self._conn.execute(
-                    "INSERT INTO prints (form_key, position, present, quality, feedback, crop_path, annotation_code)"
-                    " VALUES (?,?,?,?,?,?,?)",
+                    "INSERT INTO prints (form_key, position, present, quality, feedback, crop_path, annotation_code,"
+                    " scorer) VALUES (?,?,?,?,?,?,?,?)",
                     (
                         form_key,
                         int(p.position),
@@ -838,6 +849,7 @@ class Record:
                         chain.canonical_json(list(p.feedback)),
                         None if p.crop_path is None else str(p.crop_path),
                         p.annotation_code,
+                        p.scorer,
                     ),
                 )
 
@@ -852,6 +864,7 @@ class Record:
                 feedback=tuple(json.loads(r["feedback"])),
                 crop_path=r["crop_path"],
                 annotation_code=r["annotation_code"],
+                scorer=r["scorer"],
             )
             for r in rows
         )

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from ifb1.quality.nist import nist_available
 from click.testing import CliRunner
 
 from ifb1.export import parse_transaction
@@ -131,24 +133,33 @@ def test_batch_verdicts_exports_bad_file_and_rerun(scans, tmp_path):
         for f in forms.values():
             arts = rec.artefacts(f.form_key)
             assert all(x.path.is_file() for x in arts)
-            assert sum(x.kind == "crop" for x in arts) == sum(p.present for p in rec.prints(f.form_key))
+            # each present print: its 500 ppi image and the WSQ bytes it was decoded from
+            assert sum(x.kind == "crop" for x in arts) == 2 * sum(p.present for p in rec.prints(f.form_key))
     # result.json has the shape `ifb1 process --json` prints (one builder: FormResult.to_dict).
     with open_record(data, readonly=True) as rec:
         fa = rec.find_by_hash(hashlib.sha256((tray / "a.png").read_bytes()).hexdigest())
     saved = json.loads((out / "forms" / form_folder_name(fa.form_id, fa.scan_sha256) / "result.json").read_text())
     assert saved["verdict"] == {"verdict": fa.verdict, "reasons": list(fa.verdict_reasons),
-                                "defective_positions": saved["verdict"]["defective_positions"]}
+                                "defective_positions": saved["verdict"]["defective_positions"],
+                                "scorer": "nist" if nist_available() else "fast"}
     assert saved["form_id"] == fa.form_id and saved["sha256"] == fa.scan_sha256 and saved["status"] == "ok"
     assert saved["files"] == sorted(["preview.jpg", "result.json",
-                                     *(f"prints/{p['position']:02d}.png" for p in saved["prints"] if p["present"])])
+                                     *(f"prints/{p['position']:02d}.{ext}" for p in saved["prints"] if p["present"]
+                                       for ext in ("png", "wsq"))])
     res = CliRunner().invoke(process, [str(tray / "a.png"), "--out", str(tmp_path / "proc"), "--json"])
     assert res.exit_code == 0, res.output
     shown = json.loads(res.output)
     assert set(saved) - {"files"} == set(shown) - {"output"}
-    assert saved["copy"] == shown["copy"] and saved["verdict"] == shown["verdict"]
+    # The batch exports, so its scores are NIST's (when installed); the desk's are the fast scorer's.
+    without = ("scorer", "reasons")
+    assert saved["copy"] == shown["copy"] and shown["verdict"]["scorer"] == "fast"
+    assert {k: v for k, v in saved["verdict"].items() if k not in without} == \
+        {k: v for k, v in shown["verdict"].items() if k not in without}
+    scoring = ("quality", "scorer", "scores", "quality_note", "quality_status")
     for b, c in zip(saved["prints"], shown["prints"], strict=True):
         assert set(b) == set(c) - {"file"}
-        assert {k: b[k] for k in b} == {k: c[k] for k in b}, b["position"]
+        assert {k: b[k] for k in b if k not in scoring} == {k: c[k] for k in b if k not in scoring}, b["position"]
+        assert b["scores"].get("fast") == c["scores"].get("fast"), b["position"]
         assert set(b["feedback"]) == {"codes", "messages"}
     assert not {"verdict_reasons", "defective_positions", "reading"} & set(saved)
 

@@ -26,9 +26,9 @@ def grating(h=520, w=480, period=9.0, angle=0.6):
 def form_prints():
     img = grating()
     return [
-        ExportPrint(1, "rolled", img, quality=61),
+        ExportPrint(1, "rolled", img, quality=61, quality_scorer="nist"),
         ExportPrint(2, "rolled", missing=((2, "XX"),)),
-        ExportPrint(3, "rolled", grating(angle=1.2), quality=None, quality_failed=True),
+        ExportPrint(3, "rolled", grating(angle=1.2), quality=None, quality_failed=True, quality_scorer="nist"),
         ExportPrint(4, "rolled"),  # empty, not annotated: left out
         ExportPrint(13, "plain", grating(600, 700), missing=((5, "UP"),)),
     ]
@@ -65,6 +65,35 @@ def test_transaction_parses_back_with_every_record():
     for pos, original in ((1, grating()), (13, grating(600, 700))):
         assert by_pos[pos].image.shape == original.shape
         assert np.abs(by_pos[pos].image.astype(int) - original).mean() < 6
+
+
+def test_fast_estimate_is_never_written_under_nist_ids():
+    """ifb1's own score goes under the agency's IBIA vendor id when it has one, else 14.024 is left out."""
+    from ifb1.export import ExportConfig
+
+    prints = [ExportPrint(1, "rolled", grating(), quality=55, quality_scorer="fast"),
+              ExportPrint(2, "rolled", grating(angle=1.0), quality=48, quality_scorer="nist"),
+              ExportPrint(3, "rolled", grating(angle=1.2), quality=None, quality_failed=True, quality_scorer="fast")]
+    by_pos = {p.position: p for p in parse_transaction(
+        build_transaction(prints, form_id="IFB1-2026-000042", now=NOW)).prints}
+    assert by_pos[1].quality == () and by_pos[3].quality == ()
+    assert by_pos[2].quality == ((2, 48, "0101", 0x39),)
+    local = ExportConfig(local_quality_vendor="0f1a", local_quality_product=7)
+    by_pos = {p.position: p for p in parse_transaction(
+        build_transaction(prints, form_id="IFB1-2026-000042", now=NOW, config=local)).prints}
+    assert by_pos[1].quality == ((1, 55, "0F1A", 7),) and by_pos[3].quality == ((3, 255, "0F1A", 7),)
+    assert by_pos[2].quality == ((2, 48, "0101", 0x39),)
+    with pytest.raises(ValueError, match="local_quality_vendor"):
+        ExportConfig(local_quality_vendor="NIST")
+
+
+def test_precomputed_wsq_is_embedded_as_it_is():
+    img = grating()
+    data = wsq_encode(img)
+    decoded, _ = wsq_decode(data)
+    t = parse_transaction(build_transaction([ExportPrint(1, "rolled", decoded, quality=50, quality_scorer="nist",
+                                                         wsq=data)], form_id="IFB1-2026-000042", now=NOW))
+    assert np.array_equal(t.prints[0].image, decoded)
 
 
 def test_bad_form_id_and_fields_are_refused():

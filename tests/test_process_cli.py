@@ -108,7 +108,10 @@ def test_copy_flag_and_policy_decide_the_verdict(scan, strict_policy, tmp_path):
     assert human.exit_code == 0, human.output
     lines = human.output.splitlines()
     assert lines[0].startswith("OK ") and "marked as a scanned copy" in lines[0]
-    assert lines[1] == "  VERDICT: UNSUITABLE"
+    # an unsuitable copy is decided on NIST's NFIQ 2 where it is installed
+    from ifb1.quality.nist import nist_available
+
+    assert lines[1] == "  VERDICT: UNSUITABLE" + (" (decided on NIST's NFIQ 2)" if nist_available() else "")
     finger_lines = [ln for ln in lines if ln[:8].strip().isdigit()]
     assert [int(ln.split()[0]) for ln in finger_lines] == list(range(1, 15))
     scored = [ln for ln in finger_lines if "POOR" in ln]
