@@ -27,6 +27,7 @@ RUNS = (
     ("accuracy_read", "accuracy_read.py", ["--seed", "2027"]),
     ("bench_enhance", "bench_enhance.py", ["--n", "9"]),
     ("realism", "realism.py", ["--n-gen", "12", "--n-real", "40"]),
+    ("accuracy_scorers", "accuracy_scorers.py", ["--count", "12", "--seed", "31"]),
 )
 
 
