@@ -659,7 +659,7 @@ def export_form(rec, form_key: int, *, exports_dir: Path, policy: Policy, actor:
             data = build_transaction(_export_prints(rec, form_key), form_id=fid, case_ref=form.case_ref,
                                      config=policy.export)
         _private_dir(Path(exports_dir))
-        rec.add_artefact(form_key, "export", target)  # before the file appears
+        rec.add_artefact(form_key, "export", target, sha256=hashlib.sha256(data).hexdigest())  # before the file appears
         hook("export-registered")
         write_transaction(data, Path(exports_dir), form_id=fid, force=True)
         hook("export-written")
@@ -859,6 +859,8 @@ class FileOutcome:
     export: str | None = None  # export action (see ExportOutcome)
     export_path: str | None = None
     error: str | None = None
+    flagged_copy: bool = False  # another file of an unsuitable copy's scan, registered for deletion
+    note: str | None = None
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -909,6 +911,7 @@ class BatchSummary:
             "export_failed": sum(f.export == "failed" for f in self.files),
             "awaiting_review": sum(f.verdict == "review" for f in processed),
             "flagged_for_deletion": sum(f.verdict == "unsuitable" for f in processed),
+            "other_files_flagged_for_deletion": sum(f.flagged_copy for f in self.files),
         }
 
     def to_dict(self) -> dict:
@@ -938,13 +941,18 @@ class BatchSummary:
             f"ifb1 batch: {c['files']} file(s) in {self.tray} in {_hms(self.seconds)} ({self.workers} worker(s))",
             f"  processed {c['processed']}: " + (", ".join(f"{k} {v}" for k, v in c["verdicts"].items()) or "none"),
             f"  exported {c['exported']}; awaiting review {c['awaiting_review']}; "
-            f"unsuitable copies flagged for deletion {c['flagged_for_deletion']} (ifb1 delete)",
+            f"unsuitable copies flagged for deletion {c['flagged_for_deletion']} (ifb1 delete)"
+            + (f", and {c['other_files_flagged_for_deletion']} other file(s) of their scans"
+               if c["other_files_flagged_for_deletion"] else ""),
             f"  skipped (already in the record) {c['skipped']}; duplicates {c['duplicate']}; "
             f"not scans {c['ignored']}; failed {c['failed'] + c['export_failed']}",
         ]
         for f in self.files:
             if f.action == "processed" and f.verdict in ("review", "unsuitable"):
                 lines.append(f"  {f.verdict.upper()} {f.file} ({f.form_id or 'no form id'}): {'; '.join(f.reasons[:3])}")
+        for f in self.files:
+            if f.flagged_copy:
+                lines.append(f"  UNSUITABLE {f.file} ({f.form_id or 'no form id'}): {f.note}")
         for f in self.failures:
             lines.append(f"  FAILED {f.file}: {f.error}")
         for f in self._with("ignored"):
@@ -1018,8 +1026,9 @@ def _record_result(rec, job: Job, result: FormResult, *, entry: ManifestEntry | 
             for p in result.prints
         ])
         for rel, pos in files.items():
-            if pos is None:
-                rec.add_artefact(form_key, "preview" if rel.endswith(".jpg") else "result", folder / rel)
+            # Each file with the content staged for it: deletion removes a file only while it holds that.
+            kind = "crop" if pos is not None else "preview" if rel.endswith(".jpg") else "result"
+            rec.add_artefact(form_key, kind, folder / rel, sha256=sha256_file(staged / rel))
         rec.set_verdict(form_key, v.verdict, v.reasons, actor=actor, details={
             "defective_positions": list(v.defective_positions),
             "looks_like_copy": result.copy.looks_like_copy if result.copy else None,
@@ -1028,6 +1037,34 @@ def _record_result(rec, job: Job, result: FormResult, *, entry: ManifestEntry | 
             "warnings": list(result.warnings),
         })
     return form_key, folder
+
+
+def flag_copies_of_unsuitable(rec, tray: Path, shas: dict[str, str], outcomes: dict[str, FileOutcome], *,
+                              actor: str) -> None:
+    """Register every other tray file holding an unsuitable copy's scan, so that ``ifb1 delete`` removes it too.
+
+    A second identical file in the tray, or the same scan sent again (before
+    or after its deletion), would otherwise stay for good: it is skipped as
+    already in the record. Each is registered once with the form
+    (:meth:`ifb1.records.Record.add_scan_copy`, logged ``flagged``) and its
+    outcome says so.
+    """
+    for rel, sha in sorted(shas.items()):
+        form = rec.find_by_hash(sha)
+        if form is None or not form.is_copy or form.verdict != "unsuitable":
+            continue
+        oc = outcomes.get(rel)
+        if oc is None or oc.action not in ("processed", "skipped", "duplicate"):
+            continue
+        new = rec.add_scan_copy(form.form_key, tray / rel, sha256=sha, actor=actor)
+        if oc.action == "processed":
+            continue
+        when = "already deleted once" if form.status == "deleted" else "flagged for deletion"
+        outcomes[rel] = replace(oc, form_key=form.form_key, form_id=form.form_id, verdict=form.verdict,
+                                reasons=form.verdict_reasons, flagged_copy=True,
+                                error=None if oc.action == "skipped" else oc.error,
+                                note=f"another file of the scan of an unsuitable copy ({when}): "
+                                     f"{'flagged now' if new else 'flagged before'}; ifb1 delete removes it")
 
 
 def run_batch(
@@ -1139,6 +1176,7 @@ def run_batch(
         job_info: dict[str, tuple[ManifestEntry | None, bool, int | None]] = {}
         pending_exports: list[tuple[str, int]] = []
         seen: dict[str, str] = {}
+        shas: dict[str, str] = {}
         t = time.monotonic()
         for rel in listing.scans:
             path = tray_p / rel
@@ -1153,6 +1191,7 @@ def run_batch(
             except OSError as exc:
                 outcomes[rel] = FileOutcome(rel, "failed", error=f"{path}: cannot be read ({exc.strerror or exc})")
                 continue
+            shas[rel] = sha
             if sha in seen:
                 outcomes[rel] = FileOutcome(rel, "duplicate", sha256=sha, error=f"same file as {seen[sha]}")
                 continue
@@ -1234,6 +1273,7 @@ def run_batch(
             outcomes[job.rel] = oc
             bar.update(n, job.rel)
         bar.close()
+        flag_copies_of_unsuitable(rec, tray_p, shas, outcomes, actor=actor)
 
     return BatchSummary(
         tray=str(tray_p), out=str(out_p), data=str(data_p), started_utc=started, finished_utc=_utc_now(),
