@@ -667,8 +667,21 @@ def export_form(rec, form_key: int, *, exports_dir: Path, policy: Policy, actor:
             "file": str(target), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "again": form.status == "exported"})
         hook("exported")
     except (OSError, ValueError, RecordError) as exc:
+        _raise_if_disk_full(exc, Path(exports_dir))
         return ExportOutcome(form_key, fid, "failed", str(target), f"form {fid}: export failed: {exc}")
     return ExportOutcome(form_key, fid, "exported", str(target))
+
+
+# ----------------------------------------------------------------------------- a full disk
+
+
+def _raise_if_disk_full(exc: BaseException, folder: Path) -> None:
+    """A full or failing disk stops the whole batch (exit 2): no file is to blame, every next one would fail."""
+    from ifb1.fileio import FORM_OUTPUT_FREE, storage_fault
+
+    fault = storage_fault(exc, folder, FORM_OUTPUT_FREE) if isinstance(exc, OSError) else None
+    if fault is not None:
+        raise fault from exc
 
 
 # ----------------------------------------------------------------------------- workers
@@ -692,6 +705,7 @@ class JobResult:
 
     result: FormResult
     export: bytes | None = field(default=None, repr=False)
+    fault: str | None = None  # a full or failing disk: the batch stops (see StorageFault)
 
 
 def run_job(job: Job) -> JobResult:
@@ -710,7 +724,15 @@ def run_job(job: Job) -> JobResult:
         if not result.ok:
             return JobResult(result.without_images())
         t = time.perf_counter()
-        stage_outputs(result, Path(job.staging_root))
+        try:
+            stage_outputs(result, Path(job.staging_root))
+        except OSError as exc:
+            from ifb1.fileio import FORM_OUTPUT_FREE, storage_fault
+
+            fault = storage_fault(exc, Path(job.staging_root).parent, FORM_OUTPUT_FREE)
+            if fault is None:
+                raise
+            return JobResult(result.without_images(), fault=str(fault))
         t1 = time.perf_counter()
         data = build_export(result, case_ref=job.case_ref, policy=job.options.policy)
         t2 = time.perf_counter()
@@ -1145,6 +1167,10 @@ def run_batch(
         raise BatchError(f"{tray}: the tray must not lie inside the output folder {out}")
     entries = read_manifest(manifest, tray=tray_p) if manifest is not None else None
     listing = list_tray(tray_p, exclude=[out_p, data_p])
+    from ifb1.fileio import FORM_OUTPUT_FREE, RECORD_BATCH_FREE, require_free
+
+    require_free(data_p, RECORD_BATCH_FREE, what="the case record")
+    require_free(out_p, FORM_OUTPUT_FREE, what="the batch's output")
 
     _private_dir(out_p)
     for sub in (FORMS, EXPORTS, STAGING):
@@ -1228,6 +1254,10 @@ def run_batch(
         bar.update(0)
         for n, (job, done) in enumerate(_results(jobs, workers), start=1):
             result = done.result
+            if done.fault is not None:
+                from ifb1.fileio import FORM_OUTPUT_FREE, StorageFault
+
+                raise StorageFault(done.fault, folder=out_p, free=None, need=FORM_OUTPUT_FREE)
             for stage, ms in result.timings_ms.items():
                 add_time(stage, ms / 1000.0)
             entry, is_copy, existing = job_info[job.rel]
@@ -1257,6 +1287,7 @@ def run_batch(
             try:
                 publish_staged(staged, folder, _registered_paths(rec, key))
             except OSError as exc:
+                _raise_if_disk_full(exc, out_p)
                 # Recorded; the staged files stay and the next run publishes and exports them.
                 outcomes[job.rel] = replace(oc, export="failed" if v.verdict == "suitable" else None,
                                             error=f"{folder}: outputs not written ({exc}); the next run finishes them")

@@ -277,8 +277,14 @@ def process_one(src: str, *, options, out_dir: Path) -> dict:
     try:
         result = write_outputs(res, out_dir) if res.ok else res.to_dict()
     except OSError as exc:
+        from ifb1.fileio import FORM_OUTPUT_FREE, storage_fault
+
         result = res.to_dict()
-        result.update(status="rejected", error=f"{src}: cannot write outputs to {out_dir}: {exc}")
+        fault = storage_fault(exc, out_dir, FORM_OUTPUT_FREE)
+        if fault is not None:  # not the scan's fault: --out's disk is full or failing
+            result.update(status="rejected", error=str(fault), fault="storage")
+        else:
+            result.update(status="rejected", error=f"{src}: cannot write outputs to {out_dir}: {exc}")
     end = time.perf_counter()
     result["timings_ms"]["write"] = round((end - t) * 1000.0, 1)
     result["timings_ms"]["total"] = round((end - t0) * 1000.0, 1)
@@ -661,6 +667,12 @@ def watch_folder(folder: Path, *, options, out_dir: Path, as_json: bool, poll: f
 # ----------------------------------------------------------------------------- the command
 
 
+class _DiskFault(click.ClickException):
+    """The output folder's disk is full or failing: one line, exit status 2."""
+
+    exit_code = 2
+
+
 @click.command("process")
 @click.argument("scans", nargs=-1, type=click.Path(dir_okay=False, path_type=str))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -728,7 +740,15 @@ def process(scans: tuple[str, ...], out_dir: Path, watch_dir: Path | None, poll:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--policy") from exc
     options = ProcessOptions(is_copy=is_copy, form_id=form_id, policy=policy, preview_height=PREVIEW_HEIGHT_PX)
-    ensure_private_dir(out_dir)
+    try:
+        ensure_private_dir(out_dir)
+    except OSError as exc:
+        from ifb1.fileio import FORM_OUTPUT_FREE, storage_fault
+
+        fault = storage_fault(exc, out_dir, FORM_OUTPUT_FREE)
+        if fault is None:
+            raise
+        raise _DiskFault(str(fault)) from exc
     if watch_dir is not None:
         tally, _ = watch_folder(watch_dir, options=options, out_dir=out_dir, as_json=as_json,
                                 poll=WATCH_POLL_S if poll is None else poll, max_files=max_files, idle_exit=idle_exit)
@@ -738,6 +758,8 @@ def process(scans: tuple[str, ...], out_dir: Path, watch_dir: Path | None, poll:
     all_ok = True
     for src in scans:
         result = process_one(src, options=options, out_dir=out_dir)
+        if result.get("fault"):  # a full disk: every next scan would fail the same way
+            raise _DiskFault(result["error"])
         all_ok &= result["status"] == "ok"
         _show(result, as_json=as_json, min_quality=policy.verdict.min_quality, out_dir=out_dir)
     if not all_ok:

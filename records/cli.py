@@ -2,11 +2,15 @@
 
 The data folder is ``--data DIR``, else the environment variable
 ``IFB1_DATA``, else ``./ifb1-data``. These commands never create a record:
-they fail (exit 2) when there is none in the data folder.
+they fail (exit 2) when there is none in the data folder. A full or
+failing disk is an environment fault: one line naming the folder and the
+free space needed, exit status 2 (``audit verify`` exits 1 only for a
+broken chain).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -33,13 +37,39 @@ def _data_option(fn):
     )(fn)
 
 
+@contextlib.contextmanager
+def _environment(data_dir: Path):
+    """Turn a full or failing disk under the data folder into one line and exit status 2."""
+    import sqlite3
+
+    from ifb1.fileio import RECORD_MIN_FREE, storage_fault
+
+    try:
+        yield
+    except (OSError, sqlite3.Error) as exc:
+        fault = storage_fault(exc, data_dir, RECORD_MIN_FREE)
+        if fault is not None:
+            raise _Unusable(str(fault)) from exc
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.IntegrityError):
+            raise _Unusable(f"{data_dir}: the record cannot be read ({exc})") from exc
+        raise
+
+
 def _open(data_dir: Path, *, readonly: bool):
+    import sqlite3
+
+    from ifb1.fileio import RECORD_MIN_FREE, storage_fault
     from ifb1.records import RecordError, load_audit_key, open_record
 
     try:
         key = load_audit_key()
         return open_record(data_dir, create=False, readonly=readonly, audit_key=key)
-    except (RecordError, ValueError, OSError) as exc:
+    except (OSError, sqlite3.Error) as exc:
+        fault = storage_fault(exc, data_dir, RECORD_MIN_FREE)
+        if fault is not None:
+            raise _Unusable(str(fault)) from exc
+        raise _Unusable(f"{data_dir}: the record cannot be opened ({exc})") from exc
+    except (RecordError, ValueError) as exc:
         raise _Unusable(str(exc)) from exc
 
 
@@ -65,7 +95,7 @@ def delete(data_dir: Path, dry_run: bool, actor: str | None, form_ids: tuple[str
 
     who = actor or default_actor()
     # A dry run only reads: it does not wait for (or block) a running batch.
-    with _open(data_dir, readonly=dry_run) as record:
+    with _environment(data_dir), _open(data_dir, readonly=dry_run) as record:
         keys = None
         if form_ids:
             keys = []
@@ -121,7 +151,7 @@ def verify(data_dir: Path) -> None:
 
     from ifb1.records.chain import ALG_HMAC, KEY_FILE_ENV
 
-    with _open(data_dir, readonly=True) as record:
+    with _environment(data_dir), _open(data_dir, readonly=True) as record:
         if record.audit_alg == ALG_HMAC and record.audit_key is None:
             raise _Unusable(f"{record.data_dir}: the event log is keyed (HMAC); set {KEY_FILE_ENV} to verify it")
         report = verify_chain(record)
@@ -143,7 +173,7 @@ def verify(data_dir: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def log(data_dir: Path, form_id: str | None, as_json: bool) -> None:
     """Print the event log, oldest first."""
-    with _open(data_dir, readonly=True) as record:
+    with _environment(data_dir), _open(data_dir, readonly=True) as record:
         if form_id is None:
             events = list(record.events())
         else:
