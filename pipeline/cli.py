@@ -667,8 +667,29 @@ def watch_folder(folder: Path, *, options, out_dir: Path, as_json: bool, poll: f
 # ----------------------------------------------------------------------------- the command
 
 
-class _DiskFault(click.ClickException):
-    """The output folder's disk is full or failing: one line, exit status 2."""
+def recorded_output_holder(out_dir: Path) -> str | None:
+    """Why ``out_dir`` may not take ``ifb1 process`` outputs, or None.
+
+    A folder that is, or lies inside, a batch's output folder (``forms/``
+    and ``.staging/`` next to each other) or a record's data folder
+    (``ifb1.sqlite``) holds files registered in the case record: writing
+    there would overwrite a form's recorded ``result.json`` or leave copies
+    of its prints that ``ifb1 delete`` does not know of.
+    """
+    from ifb1.pipeline.batch import FORMS, STAGING
+    from ifb1.records.db import DB_FILE
+
+    here = Path(os.path.realpath(out_dir))
+    for folder in (here, *here.parents):
+        if (folder / FORMS).is_dir() and (folder / STAGING).is_dir():
+            return f"{out_dir} is inside the batch output folder {folder}, whose files are recorded in the case record"
+        if (folder / DB_FILE).is_file():
+            return f"{out_dir} is inside the data folder {folder}, which holds the case record"
+    return None
+
+
+class _CannotUse(click.ClickException):
+    """The output folder cannot be used (its disk is full or failing, or it holds recorded files): exit status 2."""
 
     exit_code = 2
 
@@ -740,6 +761,9 @@ def process(scans: tuple[str, ...], out_dir: Path, watch_dir: Path | None, poll:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--policy") from exc
     options = ProcessOptions(is_copy=is_copy, form_id=form_id, policy=policy, preview_height=PREVIEW_HEIGHT_PX)
+    holder = recorded_output_holder(out_dir)
+    if holder is not None:
+        raise _CannotUse(f"--out: {holder}; give ifb1 process a folder of its own")
     try:
         ensure_private_dir(out_dir)
     except OSError as exc:
@@ -748,7 +772,7 @@ def process(scans: tuple[str, ...], out_dir: Path, watch_dir: Path | None, poll:
         fault = storage_fault(exc, out_dir, FORM_OUTPUT_FREE)
         if fault is None:
             raise
-        raise _DiskFault(str(fault)) from exc
+        raise _CannotUse(str(fault)) from exc
     if watch_dir is not None:
         tally, _ = watch_folder(watch_dir, options=options, out_dir=out_dir, as_json=as_json,
                                 poll=WATCH_POLL_S if poll is None else poll, max_files=max_files, idle_exit=idle_exit)
@@ -759,7 +783,7 @@ def process(scans: tuple[str, ...], out_dir: Path, watch_dir: Path | None, poll:
     for src in scans:
         result = process_one(src, options=options, out_dir=out_dir)
         if result.get("fault"):  # a full disk: every next scan would fail the same way
-            raise _DiskFault(result["error"])
+            raise _CannotUse(result["error"])
         all_ok &= result["status"] == "ok"
         _show(result, as_json=as_json, min_quality=policy.verdict.min_quality, out_dir=out_dir)
     if not all_ok:

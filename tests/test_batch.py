@@ -360,3 +360,20 @@ def test_form_received_by_another_tool_is_processed_once_without_a_second_receip
     assert count(evts, "exported") == {key: 1}
     t = parse_transaction(Path(f.export_path).read_bytes())  # built from the crop files
     assert "CR-9" in t.type2.values()
+
+
+def test_process_refuses_a_folder_holding_the_batchs_recorded_output(scans, tmp_path):
+    tray, out, data = tmp_path / "tray", tmp_path / "out", tmp_path / "data"
+    tray.mkdir()
+    shutil.copy(scans / "a.png", tray / "a.png")
+    assert CliRunner().invoke(batch, [str(tray), "--out", str(out), "--data", str(data)]).exit_code == 0
+    (result,) = (out / "forms").glob("*/result.json")
+    before = result.read_bytes()
+    for target in (out / "forms", out, result.parent, data, data / "sub"):
+        r = CliRunner().invoke(process, [str(tray / "a.png"), "--out", str(target)])
+        assert r.exit_code == 2, (target, r.output)
+        assert "case record" in r.output and "a folder of its own" in r.output, r.output
+    r = CliRunner().invoke(process, ["--watch", str(tray), "--out", str(out / "forms"), "--idle-exit", "0.1"])
+    assert r.exit_code == 2 and "a folder of its own" in r.output
+    assert result.read_bytes() == before and not (data / "sub").exists()
+    assert CliRunner().invoke(process, [str(tray / "a.png"), "--out", str(tmp_path / "mine")]).exit_code == 0
