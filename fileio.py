@@ -11,6 +11,28 @@ import tempfile
 from pathlib import Path
 
 
+def make_private_dirs(path: str | os.PathLike[str]) -> Path:
+    """Create ``path`` and every missing parent owner-only (0o700); returns it.
+
+    ``mkdir -p`` would give the parents the umask's mode (often 0o755): a
+    folder ifb1 creates on the way to personal data is private too. Folders
+    that already exist are left as they are (the caller tightens its own).
+    """
+    path = Path(os.path.abspath(path))
+    missing = []
+    p = path
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:  # made meanwhile by another process
+            continue
+        os.chmod(d, 0o700)  # mkdir's mode is filtered by the umask
+    return path
+
+
 def write_private_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically, readable by its owner only (0o600).
 

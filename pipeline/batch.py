@@ -335,10 +335,10 @@ def _write_new(path: Path, data: bytes) -> None:
 
 def write_json_private(path: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` as JSON, atomically and owner-only."""
-    from ifb1.fileio import write_private_atomic
+    from ifb1.fileio import make_private_dirs, write_private_atomic
 
     p = Path(path)
-    p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dirs(p.parent)
     write_private_atomic(p, (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode("utf-8"))
 
 
@@ -828,10 +828,15 @@ class Progress:
 
     def note(self, text: str) -> None:
         """A line of its own (e.g. what the batch is about to do)."""
-        self.stream.write(text + "\n")
+        from ifb1.printable import printable
+
+        self.stream.write(printable(text) + "\n")
         self.stream.flush()
 
     def update(self, done: int, note: str = "") -> None:
+        from ifb1.printable import printable
+
+        note = printable(note)
         self.done = done
         now = time.monotonic()
         if not self.tty and now - self.last < self.every and done < self.total:
@@ -979,7 +984,10 @@ class BatchSummary:
             lines.append(f"  FAILED {f.file}: {f.error}")
         for f in self._with("ignored"):
             lines.append(f"  ignored {f.file}: {f.error}")
-        return "\n".join(lines)
+        from ifb1.printable import printable
+
+        # File names and errors may hold newlines or terminal escapes: each line stays one line.
+        return "\n".join(printable(line) for line in lines)
 
 
 # ----------------------------------------------------------------------------- the batch

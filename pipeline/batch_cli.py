@@ -19,6 +19,18 @@ import click
 class _CannotStart(click.ClickException):
     exit_code = 2
 
+    def __init__(self, message: str):
+        from ifb1.printable import printable
+
+        super().__init__(printable(message))
+
+
+def _say(text: str, **kwargs) -> None:
+    """One line for people: control characters from file names escaped."""
+    from ifb1.printable import printable
+
+    click.echo(printable(text), **kwargs)
+
 
 def _disk_fault(exc: BaseException, *, data_dir: Path, out_dir: Path | None, need_out: int) -> _CannotStart | None:
     """A full or failing disk as one line (exit 2): the data folder for SQLite, else the folder of the file."""
@@ -109,7 +121,7 @@ def batch(tray: Path, out_dir: Path, data_dir: Path, workers: int, is_copy: bool
         if fault is None:
             raise
         raise fault from exc
-    click.echo(summary.text())
+    click.echo(summary.text())  # (each line made printable by the summary)
     if json_summary is not None:
         try:
             write_json_private(json_summary, summary.to_dict())
@@ -117,7 +129,7 @@ def batch(tray: Path, out_dir: Path, data_dir: Path, workers: int, is_copy: bool
             fault = storage_fault(exc, json_summary.parent, 1_000_000)
             if fault is not None:
                 raise _CannotStart(f"the batch finished but its JSON summary was not written: {fault}") from exc
-            click.echo(f"ifb1 batch: cannot write the JSON summary {json_summary}: {exc}", err=True)
+            _say(f"ifb1 batch: cannot write the JSON summary {json_summary}: {exc}", err=True)
             sys.exit(1)
     if not summary.ok:
         sys.exit(1)
@@ -165,12 +177,12 @@ def export(data_dir: Path, out_dir: Path, form_ids: tuple[str, ...], force: bool
     failed = 0
     for o in outcomes:
         if o.ok:
-            click.echo(f"{o.action.upper()} {o.form_id}: {o.path}")
+            _say(f"{o.action.upper()} {o.form_id}: {o.path}")
         else:
             failed += 1
-            click.echo(f"{o.action.upper()} {o.form_id or o.form_key}: {o.error}")
+            _say(f"{o.action.upper()} {o.form_id or o.form_key}: {o.error}")
     done = sum(o.action in ("exported", "completed") for o in outcomes)
-    click.echo(f"ifb1 export: {done} exported, {failed} refused or failed, "
+    _say(f"ifb1 export: {done} exported, {failed} refused or failed, "
                f"{sum(o.action == 'already' for o in outcomes)} already exported")
     if failed:
         sys.exit(1)

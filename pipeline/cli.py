@@ -46,7 +46,9 @@ PREVIEW_HEIGHT_PX = 1000
 
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) owner-only; tighten an existing one we own."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    from ifb1.fileio import make_private_dirs
+
+    make_private_dirs(path)
     try:
         os.chmod(path, 0o700)
     except PermissionError:  # a folder owned by someone else: leave it, the files are still 0o600
@@ -214,12 +216,19 @@ def summary_lines(result: dict, *, min_quality: int | None = None, out_dir: Path
         error = str(result.get("error"))
         # The error names the file already (the stages' convention): do not say it twice.
         return [f"REJECTED {error}" if error.startswith(f"{src}: ") else f"REJECTED {src}: {error}"]
+    bc = result.get("barcode") or {}
+    if bc.get("text") is not None and not bc.get("valid_id"):
+        # Read, but not a form id: say so, as the JSON does (repr: the text is from outside).
+        text = bc["text"] if len(bc["text"]) <= 40 else bc["text"][:40] + "..."
+        unread = f"a barcode was read but its text {text!r} is not a valid form id"
+    else:
+        unread = "no barcode read"
     if result.get("form_id") and not result.get("manual_entry"):
         fid = f"form {result['form_id']}"
     elif result.get("form_id"):
-        fid = f"form {result['form_id']} (typed in: no barcode read)"
+        fid = f"form {result['form_id']} (typed in: {unread})"
     else:
-        fid = "MANUAL ENTRY: no barcode read, enter the form id by hand"
+        fid = f"MANUAL ENTRY: {unread}, enter the form id by hand"
     copy = " (marked as a scanned copy)" if result.get("is_copy") else ""
     lines = [f"OK {src}: {fid}{copy}"]
     v = result.get("verdict")
@@ -295,13 +304,19 @@ def _show(result: dict, *, as_json: bool, min_quality: int | None, out_dir: Path
     if as_json:
         click.echo(json.dumps(result, separators=(",", ":"), default=_json_default))
     else:
-        click.echo("\n".join(summary_lines(result, min_quality=min_quality, out_dir=out_dir)))
+        from ifb1.printable import printable
+
+        # A file name may hold a newline or a terminal escape: each line stays one line.
+        click.echo("\n".join(printable(line) for line in summary_lines(result, min_quality=min_quality,
+                                                                         out_dir=out_dir)))
     sys.stdout.flush()
 
 
 def _note(message: str) -> None:
     """A watch-mode message for the operator, on stderr (stdout carries only results)."""
-    click.echo(message, err=True)
+    from ifb1.printable import printable
+
+    click.echo(printable(message), err=True)
     sys.stderr.flush()
 
 
@@ -396,8 +411,9 @@ class FolderWatch:
     A file is ready when it is not empty, its size and modification time are
     the same at two successive polls (the scanner may still be writing it),
     and it ends as its format requires (:func:`looks_complete`); a file that
-    does not is held until unchanged for ``incomplete_settle_s`` and then
-    returned anyway, so a truncated scan still gets its error. Each version
+    does not, or stays empty, is held until unchanged for
+    ``incomplete_settle_s`` and then returned anyway, so a truncated or
+    empty scan still gets its error. Each version
     of a file (size, mtime, inode) is returned once; hidden files and names in
     :data:`PARTIAL_SUFFIXES` are never returned. Nothing in the folder is
     changed.
@@ -488,11 +504,9 @@ class FolderWatch:
             if seen is None or seen[0] != sig:
                 self._pending[name] = (sig, now)
                 continue
-            if sig[1] == 0:
-                continue  # created, nothing written yet
-            if (sig[0] == "file" and looks_complete(self.folder / name) is False
-                    and now - seen[1] < self.incomplete_settle_s):
-                continue
+            if sig[0] == "file" and now - seen[1] < self.incomplete_settle_s and (
+                    sig[1] == 0 or looks_complete(self.folder / name) is False):
+                continue  # created but nothing written yet, or its end not written yet
             del self._pending[name]
             self._settled[name] = sig
             ready.append(name)
@@ -692,6 +706,11 @@ class _CannotUse(click.ClickException):
     """The output folder cannot be used (its disk is full or failing, or it holds recorded files): exit status 2."""
 
     exit_code = 2
+
+    def __init__(self, message: str):
+        from ifb1.printable import printable
+
+        super().__init__(printable(message))
 
 
 @click.command("process")

@@ -24,6 +24,18 @@ class _Unusable(click.ClickException):
 
     exit_code = 2
 
+    def __init__(self, message: str):
+        from ifb1.printable import printable
+
+        super().__init__(printable(message))
+
+
+def _say(text: str) -> None:
+    """One line for people: control characters from file names or barcodes escaped."""
+    from ifb1.printable import printable
+
+    click.echo(printable(text))
+
 
 def _data_option(fn):
     return click.option(
@@ -117,23 +129,23 @@ def delete(data_dir: Path, dry_run: bool, actor: str | None, form_ids: tuple[str
     }
     for o in report.outcomes:
         name = o.form_id or f"(no form id, form {o.form_key})"
-        click.echo(f"{labels[o.action]:<13} {name}  sha256 {o.scan_sha256[:12]}")
+        _say(f"{labels[o.action]:<13} {name}  sha256 {o.scan_sha256[:12]}")
         if o.action in ("deleted", "would-delete", "would-finish"):
-            click.echo(f"  files: {len(o.removed)}" + (" (already gone)" if not o.removed else ""))
+            _say(f"  files: {len(o.removed)}" + (" (already gone)" if not o.removed else ""))
             for f in o.removed:
-                click.echo(f"    {f}")
+                _say(f"    {f}")
         if o.note:
-            click.echo(f"  note: {o.note}")
+            _say(f"  note: {o.note}")
         for e in o.errors:
-            click.echo(f"  ! {e}")
+            _say(f"  ! {e}")
     if not report.outcomes:
-        click.echo("nothing to delete")
+        _say("nothing to delete")
     summary = (
         f"{len(report.deleted)} deleted, {len(report.pending)} pending, {len(report.refused)} refused"
         if not dry_run
         else f"dry run: {len(report.outcomes) - len(report.refused)} would be deleted, {len(report.refused)} refused"
     )
-    click.echo(summary)
+    _say(summary)
     if report.pending or report.refused:
         raise SystemExit(1)
 
@@ -156,14 +168,14 @@ def verify(data_dir: Path) -> None:
             raise _Unusable(f"{record.data_dir}: the event log is keyed (HMAC); set {KEY_FILE_ENV} to verify it")
         report = verify_chain(record)
     for w in report.warnings:
-        click.echo(f"warning: {w}")
+        _say(f"warning: {w}")
     kind = "HMAC-SHA-256" if report.keyed else "SHA-256"
     if report.intact:
-        click.echo(f"intact: {report.events} events ({kind} chain), head seq {report.head_seq} {report.head_hash}")
+        _say(f"intact: {report.events} events ({kind} chain), head seq {report.head_seq} {report.head_hash}")
         return
-    click.echo(f"BROKEN at seq {report.first_broken_seq}: {report.events} events read ({kind} chain)")
+    _say(f"BROKEN at seq {report.first_broken_seq}: {report.events} events read ({kind} chain)")
     for p in report.problems:
-        click.echo(f"  ! {p}")
+        _say(f"  ! {p}")
     raise SystemExit(1)
 
 
@@ -202,5 +214,5 @@ def log(data_dir: Path, form_id: str | None, as_json: bool) -> None:
         else:
             form = "-" if e.form_key is None else (ids.get(e.form_key) or f"form {e.form_key}")
             details = json.dumps(e.details, sort_keys=True, ensure_ascii=False)
-            click.echo(f"{e.seq:>6} {e.utc} {e.kind:<15} {form:<16} {e.actor}  {details}")
+            _say(f"{e.seq:>6} {e.utc} {e.kind:<15} {form:<16} {e.actor}  {details}")
 

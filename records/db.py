@@ -366,8 +366,9 @@ def _utc_now() -> datetime:
 
 def _make_private_dir(path: Path) -> None:
     if not path.exists():
-        path.mkdir(mode=0o700, parents=True)
-        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+        from ifb1.fileio import make_private_dirs
+
+        make_private_dirs(path)  # the parents it creates are private too
     elif not path.is_dir():
         raise RecordError(f"{path}: the data folder is not a folder")
     mode = stat.S_IMODE(path.stat().st_mode)
