@@ -509,8 +509,9 @@ class ExportOutcome:
 
     ``action``: ``"exported"`` (written now), ``"completed"`` (the file was
     written by a killed run; now marked exported), ``"already"`` (exported
-    before, nothing done), ``"refused"`` (not suitable / no form id) or
-    ``"failed"`` (see ``error``).
+    before, nothing done), ``"held"`` (suitable, but another scan of the same
+    form id was exported: a person decides; see ``note``), ``"refused"`` (not
+    suitable / no form id) or ``"failed"`` (see ``error``).
     """
 
     form_key: int
@@ -518,10 +519,30 @@ class ExportOutcome:
     action: str
     path: str | None = None
     error: str | None = None
+    note: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.action in ("exported", "completed", "already")
+        return self.action in ("exported", "completed", "already", "held")
+
+
+def export_held(rec, form_key: int) -> bool:
+    """Whether the form's export was held because another scan of its form id was exported."""
+    return any(e.kind == "note" and e.details.get("export_held") for e in rec.events(form_key))
+
+
+def _hold_export(rec, form, fid: str, owner: int, target: Path, *, actor: str) -> ExportOutcome:
+    """Two scans of one form id: the first one's export stands; this one waits for a person (logged once)."""
+    other = rec.form(owner)
+    if not export_held(rec, form.form_key):
+        rec.log("note", form.form_key, actor, {
+            "export_held": True, "text": "another scan of this form id was exported; a person decides which stands",
+            "form_id": fid, "exported_form_key": owner, "exported_scan": other.source_path, "file": str(target)})
+    note = (f"suitable, not exported: {fid} was exported from another scan of it, {other.source_path} "
+            f"(form {owner}); that export stands. Compare the two (ifb1 audit log --form-id {fid}; "
+            f"their preview.jpg under forms/) and, if this scan should replace it, see the README "
+            f"(two scans of one form)")
+    return ExportOutcome(form.form_key, fid, "held", str(target), note=note)
 
 
 def _export_print(position: int, present: bool, image, quality: float | None,
@@ -647,6 +668,9 @@ def export_form(rec, form_key: int, *, exports_dir: Path, policy: Policy, actor:
         return ExportOutcome(form_key, fid, "already", str(target))
     real_target = Path(os.path.realpath(target.parent)) / target.name
     mine = real_target in _registered_paths(rec, form_key)
+    owner = rec.artefact_owner(target)
+    if owner is not None and owner != form_key:
+        return _hold_export(rec, form, fid, owner, target, actor=actor)
     try:
         if mine and target.is_file() and not force:
             rec.mark_exported(form_key, actor=actor, details={"file": str(target), "resumed": True})
@@ -936,6 +960,7 @@ class BatchSummary:
             "verdicts": dict(sorted(verdicts.items())),
             "exported": sum(f.export in ("exported", "completed") for f in self.files),
             "export_failed": sum(f.export == "failed" for f in self.files),
+            "export_held": sum(f.export == "held" for f in self.files),
             "awaiting_review": sum(f.verdict == "review" for f in processed),
             "flagged_for_deletion": sum(f.verdict == "unsuitable" for f in processed),
             "other_files_flagged_for_deletion": sum(f.flagged_copy for f in self.files),
@@ -977,6 +1002,9 @@ class BatchSummary:
         for f in self.files:
             if f.action == "processed" and f.verdict in ("review", "unsuitable"):
                 lines.append(f"  {f.verdict.upper()} {f.file} ({f.form_id or 'no form id'}): {'; '.join(f.reasons[:3])}")
+        for f in self.files:
+            if f.export == "held":
+                lines.append(f"  HELD {f.file} ({f.form_id}): {f.note}")
         for f in self.files:
             if f.flagged_copy:
                 lines.append(f"  UNSUITABLE {f.file} ({f.form_id or 'no form id'}): {f.note}")
@@ -1240,7 +1268,7 @@ def run_batch(
             else:
                 outcomes[rel] = FileOutcome(rel, "skipped", sha256=sha, form_key=form.form_key, form_id=form.form_id,
                                             verdict=form.verdict, reasons=form.verdict_reasons)
-                if form.verdict == "suitable" and form.status == "processed":
+                if form.verdict == "suitable" and form.status == "processed" and not export_held(rec, form.form_key):
                     pending_exports.append((rel, form.form_key))
         if entries is not None:
             for rel, entry in entries.items():
@@ -1252,7 +1280,8 @@ def run_batch(
             t = time.monotonic()
             ex = export_form(rec, key, exports_dir=exports_dir, policy=policy, actor=actor, hook=hook)
             add_time("export", time.monotonic() - t)
-            outcomes[rel] = replace(outcomes[rel], export=ex.action, export_path=ex.path, error=ex.error)
+            outcomes[rel] = replace(outcomes[rel], export=ex.action, export_path=ex.path, error=ex.error,
+                                    note=ex.note)
 
         bar = (progress(len(jobs)) if callable(progress) and not isinstance(progress, Progress)
                else progress or Progress(len(jobs)))
@@ -1308,7 +1337,7 @@ def run_batch(
                 ex = export_form(rec, key, exports_dir=exports_dir, policy=policy, actor=actor, hook=hook,
                                  data=done.export if existing is None else None)
                 add_time("export", time.monotonic() - t)
-                oc = replace(oc, export=ex.action, export_path=ex.path, error=ex.error)
+                oc = replace(oc, export=ex.action, export_path=ex.path, error=ex.error, note=ex.note)
             outcomes[job.rel] = oc
             bar.update(n, job.rel)
         bar.close()
@@ -1345,6 +1374,8 @@ def export_pending(rec, *, exports_dir: Path, policy: Policy, actor: str, form_i
     statuses = ("processed", "exported") if force else ("processed",)
     for status in statuses:
         for form in rec.forms(status=status, verdict="suitable"):
+            if export_held(rec, form.form_key):  # waits for a person (see export_form); name its id to see it
+                continue
             outcomes.append(export_form(rec, form.form_key, exports_dir=exports_dir, policy=policy,
                                         actor=actor, force=force))
     return sorted(outcomes, key=lambda o: o.form_key)

@@ -176,13 +176,17 @@ def export(data_dir: Path, out_dir: Path, form_ids: tuple[str, ...], force: bool
         raise fault from exc
     failed = 0
     for o in outcomes:
-        if o.ok:
+        if o.action == "held":
+            _say(f"HELD {o.form_id}: {o.note}")
+        elif o.ok:
             _say(f"{o.action.upper()} {o.form_id}: {o.path}")
         else:
             failed += 1
             _say(f"{o.action.upper()} {o.form_id or o.form_key}: {o.error}")
     done = sum(o.action in ("exported", "completed") for o in outcomes)
     _say(f"ifb1 export: {done} exported, {failed} refused or failed, "
-               f"{sum(o.action == 'already' for o in outcomes)} already exported")
+         f"{sum(o.action == 'already' for o in outcomes)} already exported"
+         + (f", {sum(o.action == 'held' for o in outcomes)} held (another scan of the form id was exported)"
+            if any(o.action == "held" for o in outcomes) else ""))
     if failed:
         sys.exit(1)

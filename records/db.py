@@ -752,9 +752,26 @@ class Record:
             return self._insert_artefact(form_key, kind, root, relpath, sha)
 
     def _live_artefact(self, root: str, relpath: str) -> sqlite3.Row | None:
-        return self._conn.execute(
-            "SELECT * FROM artefacts WHERE root = ? AND relpath = ? AND removed_utc IS NULL", (root, relpath)
-        ).fetchone()
+        """The file registered now at this place, under whichever of the record's folders it was.
+
+        Folders may nest (the batch's ``OUT`` and an ``ifb1 export --out OUT/exports``): the same
+        file can be named from either, so every folder holding the path is looked at.
+        """
+        base = self.roots().get(root)
+        if base is None:
+            return self._conn.execute(
+                "SELECT * FROM artefacts WHERE root = ? AND relpath = ? AND removed_utc IS NULL", (root, relpath)
+            ).fetchone()
+        full = base / relpath
+        for label, folder in self.roots().items():
+            if full.is_relative_to(folder) and full != folder:
+                row = self._conn.execute(
+                    "SELECT * FROM artefacts WHERE root = ? AND relpath = ? AND removed_utc IS NULL",
+                    (label, full.relative_to(folder).as_posix()),
+                ).fetchone()
+                if row is not None:
+                    return row
+        return None
 
     def _insert_artefact(self, form_key: int, kind: str, root: str, relpath: str, sha: str | None) -> int:
         cur = self._conn.execute(

@@ -377,3 +377,35 @@ def test_process_refuses_a_folder_holding_the_batchs_recorded_output(scans, tmp_
     assert r.exit_code == 2 and "a folder of its own" in r.output
     assert result.read_bytes() == before and not (data / "sub").exists()
     assert CliRunner().invoke(process, [str(tray / "a.png"), "--out", str(tmp_path / "mine")]).exit_code == 0
+
+
+def test_two_scans_of_one_form_id_export_once_and_the_other_is_held_not_failed(scans, tmp_path):
+    from PIL import Image
+
+    tray, out, data = tmp_path / "tray", tmp_path / "out", tmp_path / "data"
+    tray.mkdir()
+    shutil.copy(scans / "a.png", tray / "a.png")
+    with Image.open(scans / "a.png") as im:  # the same form scanned again: other bytes, same form id
+        im.save(tray / "rescan.png", dpi=(300, 300), compress_level=9)
+    fid = truth(scans, "a.png")["form_id"]
+    summary = tmp_path / "s.json"
+    r = CliRunner().invoke(batch, [str(tray), "--out", str(out), "--data", str(data), "--json-summary", str(summary)])
+    assert r.exit_code == 0, r.output  # not a failure: a person decides
+    held = [line for line in r.output.splitlines() if line.startswith("  HELD ")]
+    assert len(held) == 1 and "rescan.png" in held[0] and "a.png" in held[0] and fid in held[0], r.output
+    assert "ifb1 audit log --form-id" in held[0]
+    s = json.loads(summary.read_text())
+    assert s["counts"]["exported"] == 1 and s["counts"]["export_held"] == 1 and s["ok"]
+    check_exports(out / "exports", {fid})
+    # The next nights: no failure, no retry, nothing new logged for it.
+    n = len(events(data))
+    for _ in range(2):
+        r = CliRunner().invoke(batch, [str(tray), "--out", str(out), "--data", str(data)])
+        assert r.exit_code == 0 and "FAILED" not in r.output, r.output
+    assert len(events(data)) == n
+    r = CliRunner().invoke(export, ["--data", str(data), "--out", str(out / "exports"), "--form-id", fid])
+    assert r.exit_code == 0 and "HELD" in r.output and "ALREADY" in r.output, r.output
+    with open_record(data, readonly=True) as rec:
+        forms = rec.forms(form_id=fid)
+        assert sorted(f.status for f in forms) == ["exported", "processed"]
+        assert verify_chain(rec).intact
