@@ -54,3 +54,43 @@ def per_form(evts, kind: str) -> dict:
         if e.kind == kind:
             out[e.form_key] = out.get(e.form_key, 0) + 1
     return out
+
+
+def synthetic_unsuitable_record(base: Path, n: int, *, files_per_form: int = 6) -> dict:
+    """A record of ``n`` unsuitable copies, each with its scan twice in the tray and derived files.
+
+    No image is processed (deletion does not look inside files), so many deletions cost little.
+    Returns ``{"data", "tray", "out", "files": {form_key: [paths]}}``.
+    """
+    from ifb1.records import PrintEntry
+
+    tray, out, data = base / "tray", base / "out", base / "data"
+    tray.mkdir(parents=True)
+    out.mkdir()
+    files: dict[int, list[Path]] = {}
+    with open_record(data) as rec:
+        rec.add_root(tray, kind="tray", actor="test")
+        rec.add_root(out, kind="output", actor="test")
+        for i in range(n):
+            content = f"scan {i} ".encode() * 1000
+            scan, again = tray / f"copy{i:02d}.png", tray / f"copy{i:02d}-again.png"
+            scan.write_bytes(content)
+            again.write_bytes(content)
+            digest = hashlib.sha256(content).hexdigest()
+            key = rec.add_form(scan_sha256=digest, source_path=scan, is_copy=True, actor="test",
+                               form_id=f"IFB1-2025-{i:06d}")
+            paths = [scan, again]
+            prints = []
+            for pos in range(1, files_per_form + 1):
+                crop = out / "forms" / f"f{i:02d}" / "prints" / f"{pos:02d}.png"
+                crop.parent.mkdir(parents=True, exist_ok=True)
+                crop.write_bytes(b"crop %d %d" % (i, pos))
+                prints.append(PrintEntry(pos, True, 10.0, crop_path=str(crop)))
+                paths.append(crop)
+            rec.set_prints(key, prints)
+            for p in paths[2:]:
+                rec.add_artefact(key, "crop", p, sha256=hashlib.sha256(p.read_bytes()).hexdigest())
+            rec.set_verdict(key, "unsuitable", ["all prints poor"], actor="test")
+            rec.add_scan_copy(key, again, sha256=digest, actor="test")
+            files[key] = paths
+    return {"data": data, "tray": tray, "out": out, "files": files}
