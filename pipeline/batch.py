@@ -335,10 +335,10 @@ def _write_new(path: Path, data: bytes) -> None:
 
 def write_json_private(path: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` as JSON, atomically and owner-only."""
-    from ifb1.fileio import write_private_atomic
+    from ifb1.fileio import make_private_dirs, write_private_atomic
 
     p = Path(path)
-    p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dirs(p.parent)
     write_private_atomic(p, (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode("utf-8"))
 
 
@@ -520,8 +520,9 @@ class ExportOutcome:
 
     ``action``: ``"exported"`` (written now), ``"completed"`` (the file was
     written by a killed run; now marked exported), ``"already"`` (exported
-    before, nothing done), ``"refused"`` (not suitable / no form id) or
-    ``"failed"`` (see ``error``).
+    before, nothing done), ``"held"`` (suitable, but another scan of the same
+    form id was exported: a person decides; see ``note``), ``"refused"`` (not
+    suitable / no form id) or ``"failed"`` (see ``error``).
     """
 
     form_key: int
@@ -529,10 +530,30 @@ class ExportOutcome:
     action: str
     path: str | None = None
     error: str | None = None
+    note: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.action in ("exported", "completed", "already")
+        return self.action in ("exported", "completed", "already", "held")
+
+
+def export_held(rec, form_key: int) -> bool:
+    """Whether the form's export was held because another scan of its form id was exported."""
+    return any(e.kind == "note" and e.details.get("export_held") for e in rec.events(form_key))
+
+
+def _hold_export(rec, form, fid: str, owner: int, target: Path, *, actor: str) -> ExportOutcome:
+    """Two scans of one form id: the first one's export stands; this one waits for a person (logged once)."""
+    other = rec.form(owner)
+    if not export_held(rec, form.form_key):
+        rec.log("note", form.form_key, actor, {
+            "export_held": True, "text": "another scan of this form id was exported; a person decides which stands",
+            "form_id": fid, "exported_form_key": owner, "exported_scan": other.source_path, "file": str(target)})
+    note = (f"suitable, not exported: {fid} was exported from another scan of it, {other.source_path} "
+            f"(form {owner}); that export stands. Compare the two (ifb1 audit log --form-id {fid}; "
+            f"their preview.jpg under forms/) and, if this scan should replace it, see the README "
+            f"(two scans of one form)")
+    return ExportOutcome(form.form_key, fid, "held", str(target), note=note)
 
 
 def _export_print(position: int, present: bool, image, quality: float | None,
@@ -693,6 +714,9 @@ def export_form(rec, form_key: int, *, exports_dir: Path, policy: Policy, actor:
         return ExportOutcome(form_key, fid, "already", str(target))
     real_target = Path(os.path.realpath(target.parent)) / target.name
     mine = real_target in _registered_paths(rec, form_key)
+    owner = rec.artefact_owner(target)
+    if owner is not None and owner != form_key:
+        return _hold_export(rec, form, fid, owner, target, actor=actor)
     try:
         if mine and target.is_file() and not force:
             rec.mark_exported(form_key, actor=actor, details={"file": str(target), "resumed": True})
@@ -705,7 +729,7 @@ def export_form(rec, form_key: int, *, exports_dir: Path, policy: Policy, actor:
             data = build_transaction(_export_prints(rec, form_key, policy=policy), form_id=fid, case_ref=form.case_ref,
                                      config=policy.export)
         _private_dir(Path(exports_dir))
-        rec.add_artefact(form_key, "export", target)  # before the file appears
+        rec.add_artefact(form_key, "export", target, sha256=hashlib.sha256(data).hexdigest())  # before the file appears
         hook("export-registered")
         write_transaction(data, Path(exports_dir), form_id=fid, force=True)
         hook("export-written")
@@ -713,8 +737,21 @@ def export_form(rec, form_key: int, *, exports_dir: Path, policy: Policy, actor:
             "file": str(target), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "again": form.status == "exported"})
         hook("exported")
     except (OSError, ValueError, RecordError) as exc:
+        _raise_if_disk_full(exc, Path(exports_dir))
         return ExportOutcome(form_key, fid, "failed", str(target), f"form {fid}: export failed: {exc}")
     return ExportOutcome(form_key, fid, "exported", str(target))
+
+
+# ----------------------------------------------------------------------------- a full disk
+
+
+def _raise_if_disk_full(exc: BaseException, folder: Path) -> None:
+    """A full or failing disk stops the whole batch (exit 2): no file is to blame, every next one would fail."""
+    from ifb1.fileio import FORM_OUTPUT_FREE, storage_fault
+
+    fault = storage_fault(exc, folder, FORM_OUTPUT_FREE) if isinstance(exc, OSError) else None
+    if fault is not None:
+        raise fault from exc
 
 
 # ----------------------------------------------------------------------------- workers
@@ -738,6 +775,7 @@ class JobResult:
 
     result: FormResult
     export: bytes | None = field(default=None, repr=False)
+    fault: str | None = None  # a full or failing disk: the batch stops (see StorageFault)
 
 
 def run_job(job: Job) -> JobResult:
@@ -756,7 +794,15 @@ def run_job(job: Job) -> JobResult:
         if not result.ok:
             return JobResult(result.without_images())
         t = time.perf_counter()
-        stage_outputs(result, Path(job.staging_root))
+        try:
+            stage_outputs(result, Path(job.staging_root))
+        except OSError as exc:
+            from ifb1.fileio import FORM_OUTPUT_FREE, storage_fault
+
+            fault = storage_fault(exc, Path(job.staging_root).parent, FORM_OUTPUT_FREE)
+            if fault is None:
+                raise
+            return JobResult(result.without_images(), fault=str(fault))
         t1 = time.perf_counter()
         data = build_export(result, case_ref=job.case_ref, policy=job.options.policy)
         t2 = time.perf_counter()
@@ -852,10 +898,15 @@ class Progress:
 
     def note(self, text: str) -> None:
         """A line of its own (e.g. what the batch is about to do)."""
-        self.stream.write(text + "\n")
+        from ifb1.printable import printable
+
+        self.stream.write(printable(text) + "\n")
         self.stream.flush()
 
     def update(self, done: int, note: str = "") -> None:
+        from ifb1.printable import printable
+
+        note = printable(note)
         self.done = done
         now = time.monotonic()
         if not self.tty and now - self.last < self.every and done < self.total:
@@ -905,6 +956,8 @@ class FileOutcome:
     export: str | None = None  # export action (see ExportOutcome)
     export_path: str | None = None
     error: str | None = None
+    flagged_copy: bool = False  # another file of an unsuitable copy's scan, registered for deletion
+    note: str | None = None
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -953,8 +1006,10 @@ class BatchSummary:
             "verdicts": dict(sorted(verdicts.items())),
             "exported": sum(f.export in ("exported", "completed") for f in self.files),
             "export_failed": sum(f.export == "failed" for f in self.files),
+            "export_held": sum(f.export == "held" for f in self.files),
             "awaiting_review": sum(f.verdict == "review" for f in processed),
             "flagged_for_deletion": sum(f.verdict == "unsuitable" for f in processed),
+            "other_files_flagged_for_deletion": sum(f.flagged_copy for f in self.files),
         }
 
     def to_dict(self) -> dict:
@@ -984,18 +1039,29 @@ class BatchSummary:
             f"ifb1 batch: {c['files']} file(s) in {self.tray} in {_hms(self.seconds)} ({self.workers} worker(s))",
             f"  processed {c['processed']}: " + (", ".join(f"{k} {v}" for k, v in c["verdicts"].items()) or "none"),
             f"  exported {c['exported']}; awaiting review {c['awaiting_review']}; "
-            f"unsuitable copies flagged for deletion {c['flagged_for_deletion']} (ifb1 delete)",
+            f"unsuitable copies flagged for deletion {c['flagged_for_deletion']} (ifb1 delete)"
+            + (f", and {c['other_files_flagged_for_deletion']} other file(s) of their scans"
+               if c["other_files_flagged_for_deletion"] else ""),
             f"  skipped (already in the record) {c['skipped']}; duplicates {c['duplicate']}; "
             f"not scans {c['ignored']}; failed {c['failed'] + c['export_failed']}",
         ]
         for f in self.files:
             if f.action == "processed" and f.verdict in ("review", "unsuitable"):
                 lines.append(f"  {f.verdict.upper()} {f.file} ({f.form_id or 'no form id'}): {'; '.join(f.reasons[:3])}")
+        for f in self.files:
+            if f.export == "held":
+                lines.append(f"  HELD {f.file} ({f.form_id}): {f.note}")
+        for f in self.files:
+            if f.flagged_copy:
+                lines.append(f"  UNSUITABLE {f.file} ({f.form_id or 'no form id'}): {f.note}")
         for f in self.failures:
             lines.append(f"  FAILED {f.file}: {f.error}")
         for f in self._with("ignored"):
             lines.append(f"  ignored {f.file}: {f.error}")
-        return "\n".join(lines)
+        from ifb1.printable import printable
+
+        # File names and errors may hold newlines or terminal escapes: each line stays one line.
+        return "\n".join(printable(line) for line in lines)
 
 
 # ----------------------------------------------------------------------------- the batch
@@ -1065,9 +1131,9 @@ def _record_result(rec, job: Job, result: FormResult, *, entry: ManifestEntry | 
             for p in result.prints
         ])
         for rel, pos in files.items():
-            if pos is None:
-                kind = {".jpg": "preview", ".wsq": "crop"}.get(Path(rel).suffix, "result")
-                rec.add_artefact(form_key, kind, folder / rel)
+            # Each file with the content staged for it: deletion removes a file only while it holds that.
+            kind = "crop" if pos is not None else {".jpg": "preview", ".wsq": "crop"}.get(Path(rel).suffix, "result")
+            rec.add_artefact(form_key, kind, folder / rel, sha256=sha256_file(staged / rel))
         rec.set_verdict(form_key, v.verdict, v.reasons, actor=actor, details={
             "defective_positions": list(v.defective_positions),
             "looks_like_copy": result.copy.looks_like_copy if result.copy else None,
@@ -1078,6 +1144,34 @@ def _record_result(rec, job: Job, result: FormResult, *, entry: ManifestEntry | 
             "warnings": list(result.warnings),
         })
     return form_key, folder
+
+
+def flag_copies_of_unsuitable(rec, tray: Path, shas: dict[str, str], outcomes: dict[str, FileOutcome], *,
+                              actor: str) -> None:
+    """Register every other tray file holding an unsuitable copy's scan, so that ``ifb1 delete`` removes it too.
+
+    A second identical file in the tray, or the same scan sent again (before
+    or after its deletion), would otherwise stay for good: it is skipped as
+    already in the record. Each is registered once with the form
+    (:meth:`ifb1.records.Record.add_scan_copy`, logged ``flagged``) and its
+    outcome says so.
+    """
+    for rel, sha in sorted(shas.items()):
+        form = rec.find_by_hash(sha)
+        if form is None or not form.is_copy or form.verdict != "unsuitable":
+            continue
+        oc = outcomes.get(rel)
+        if oc is None or oc.action not in ("processed", "skipped", "duplicate"):
+            continue
+        new = rec.add_scan_copy(form.form_key, tray / rel, sha256=sha, actor=actor)
+        if oc.action == "processed":
+            continue
+        when = "already deleted once" if form.status == "deleted" else "flagged for deletion"
+        outcomes[rel] = replace(oc, form_key=form.form_key, form_id=form.form_id, verdict=form.verdict,
+                                reasons=form.verdict_reasons, flagged_copy=True,
+                                error=None if oc.action == "skipped" else oc.error,
+                                note=f"another file of the scan of an unsuitable copy ({when}): "
+                                     f"{'flagged now' if new else 'flagged before'}; ifb1 delete removes it")
 
 
 def run_batch(
@@ -1158,6 +1252,10 @@ def run_batch(
         raise BatchError(f"{tray}: the tray must not lie inside the output folder {out}")
     entries = read_manifest(manifest, tray=tray_p) if manifest is not None else None
     listing = list_tray(tray_p, exclude=[out_p, data_p])
+    from ifb1.fileio import FORM_OUTPUT_FREE, RECORD_BATCH_FREE, require_free
+
+    require_free(data_p, RECORD_BATCH_FREE, what="the case record")
+    require_free(out_p, FORM_OUTPUT_FREE, what="the batch's output")
 
     _private_dir(out_p)
     for sub in (FORMS, EXPORTS, STAGING):
@@ -1189,6 +1287,7 @@ def run_batch(
         job_info: dict[str, tuple[ManifestEntry | None, bool, int | None]] = {}
         pending_exports: list[tuple[str, int]] = []
         seen: dict[str, str] = {}
+        shas: dict[str, str] = {}
         t = time.monotonic()
         for rel in listing.scans:
             path = tray_p / rel
@@ -1203,6 +1302,7 @@ def run_batch(
             except OSError as exc:
                 outcomes[rel] = FileOutcome(rel, "failed", error=f"{path}: cannot be read ({exc.strerror or exc})")
                 continue
+            shas[rel] = sha
             if sha in seen:
                 outcomes[rel] = FileOutcome(rel, "duplicate", sha256=sha, error=f"same file as {seen[sha]}")
                 continue
@@ -1217,7 +1317,7 @@ def run_batch(
             else:
                 outcomes[rel] = FileOutcome(rel, "skipped", sha256=sha, form_key=form.form_key, form_id=form.form_id,
                                             verdict=form.verdict, reasons=form.verdict_reasons)
-                if form.verdict == "suitable" and form.status == "processed":
+                if form.verdict == "suitable" and form.status == "processed" and not export_held(rec, form.form_key):
                     pending_exports.append((rel, form.form_key))
         if entries is not None:
             for rel, entry in entries.items():
@@ -1229,7 +1329,8 @@ def run_batch(
             t = time.monotonic()
             ex = export_form(rec, key, exports_dir=exports_dir, policy=policy, actor=actor, hook=hook)
             add_time("export", time.monotonic() - t)
-            outcomes[rel] = replace(outcomes[rel], export=ex.action, export_path=ex.path, error=ex.error)
+            outcomes[rel] = replace(outcomes[rel], export=ex.action, export_path=ex.path, error=ex.error,
+                                    note=ex.note)
 
         bar = (progress(len(jobs)) if callable(progress) and not isinstance(progress, Progress)
                else progress or Progress(len(jobs)))
@@ -1239,6 +1340,10 @@ def run_batch(
         bar.update(0)
         for n, (job, done) in enumerate(_results(jobs, workers), start=1):
             result = done.result
+            if done.fault is not None:
+                from ifb1.fileio import FORM_OUTPUT_FREE, StorageFault
+
+                raise StorageFault(done.fault, folder=out_p, free=None, need=FORM_OUTPUT_FREE)
             for stage, ms in result.timings_ms.items():
                 add_time(stage, ms / 1000.0)
             entry, is_copy, existing = job_info[job.rel]
@@ -1268,6 +1373,7 @@ def run_batch(
             try:
                 publish_staged(staged, folder, _registered_paths(rec, key))
             except OSError as exc:
+                _raise_if_disk_full(exc, out_p)
                 # Recorded; the staged files stay and the next run publishes and exports them.
                 outcomes[job.rel] = replace(oc, export="failed" if v.verdict == "suitable" else None,
                                             error=f"{folder}: outputs not written ({exc}); the next run finishes them")
@@ -1280,10 +1386,11 @@ def run_batch(
                 ex = export_form(rec, key, exports_dir=exports_dir, policy=policy, actor=actor, hook=hook,
                                  data=done.export if existing is None else None)
                 add_time("export", time.monotonic() - t)
-                oc = replace(oc, export=ex.action, export_path=ex.path, error=ex.error)
+                oc = replace(oc, export=ex.action, export_path=ex.path, error=ex.error, note=ex.note)
             outcomes[job.rel] = oc
             bar.update(n, job.rel)
         bar.close()
+        flag_copies_of_unsuitable(rec, tray_p, shas, outcomes, actor=actor)
 
     return BatchSummary(
         tray=str(tray_p), out=str(out_p), data=str(data_p), started_utc=started, finished_utc=_utc_now(),
@@ -1316,6 +1423,8 @@ def export_pending(rec, *, exports_dir: Path, policy: Policy, actor: str, form_i
     statuses = ("processed", "exported") if force else ("processed",)
     for status in statuses:
         for form in rec.forms(status=status, verdict="suitable"):
+            if export_held(rec, form.form_key):  # waits for a person (see export_form); name its id to see it
+                continue
             outcomes.append(export_form(rec, form.form_key, exports_dir=exports_dir, policy=policy,
                                         actor=actor, force=force))
     return sorted(outcomes, key=lambda o: o.form_key)

@@ -3,7 +3,9 @@
 The data folder is ``--data DIR``, else the environment variable ``IFB1_DATA``,
 else ``./ifb1-data`` (as for ``ifb1 delete`` and ``ifb1 audit``). Exit status:
 0 when everything went through, 1 when any file or export failed, 2 when the
-command could not start (bad options, manifest or record busy).
+command could not start (bad options, manifest or record busy) or the disk is
+full or failing (one line naming the folder and the free space needed; the
+record stays intact and a rerun finishes the work).
 """
 
 from __future__ import annotations
@@ -16,6 +18,37 @@ import click
 
 class _CannotStart(click.ClickException):
     exit_code = 2
+
+    def __init__(self, message: str):
+        from ifb1.printable import printable
+
+        super().__init__(printable(message))
+
+
+def _say(text: str, **kwargs) -> None:
+    """One line for people: control characters from file names escaped."""
+    from ifb1.printable import printable
+
+    click.echo(printable(text), **kwargs)
+
+
+def _disk_fault(exc: BaseException, *, data_dir: Path, out_dir: Path | None, need_out: int) -> _CannotStart | None:
+    """A full or failing disk as one line (exit 2): the data folder for SQLite, else the folder of the file."""
+    import os
+    import sqlite3
+
+    from ifb1.fileio import RECORD_BATCH_FREE, StorageFault, storage_fault
+
+    if isinstance(exc, StorageFault):
+        return _CannotStart(str(exc))
+    folder, need = data_dir, RECORD_BATCH_FREE
+    name = getattr(exc, "filename", None)
+    if isinstance(exc, OSError) and out_dir is not None and name is not None:
+        here = os.path.abspath(os.fsdecode(name))
+        if not here.startswith(os.path.abspath(data_dir) + os.sep):
+            folder, need = out_dir, need_out
+    fault = storage_fault(exc, folder, need) if isinstance(exc, (OSError, sqlite3.Error)) else None
+    return None if fault is None else _CannotStart(str(fault))
 
 
 def _data_option(fn):
@@ -68,6 +101,9 @@ def batch(tray: Path, out_dir: Path, data_dir: Path, workers: int, is_copy: bool
     reported and stays where it is. Unsuitable copies are flagged for
     `ifb1 delete`; forms for review wait for a person.
     """
+    import sqlite3
+
+    from ifb1.fileio import FORM_OUTPUT_FREE, StorageFault, storage_fault
     from ifb1.pipeline.batch import BatchError, ManifestError, run_batch, write_json_private
     from ifb1.records import RecordError
 
@@ -80,12 +116,20 @@ def batch(tray: Path, out_dir: Path, data_dir: Path, workers: int, is_copy: bool
                             policy=policy, force_name=force_name, audit_key=key)
     except (BatchError, ManifestError, RecordError) as exc:
         raise _CannotStart(str(exc)) from exc
-    click.echo(summary.text())
+    except (StorageFault, OSError, sqlite3.Error) as exc:
+        fault = _disk_fault(exc, data_dir=data_dir, out_dir=out_dir, need_out=FORM_OUTPUT_FREE)
+        if fault is None:
+            raise
+        raise fault from exc
+    click.echo(summary.text())  # (each line made printable by the summary)
     if json_summary is not None:
         try:
             write_json_private(json_summary, summary.to_dict())
         except OSError as exc:
-            click.echo(f"ifb1 batch: cannot write the JSON summary {json_summary}: {exc}", err=True)
+            fault = storage_fault(exc, json_summary.parent, 1_000_000)
+            if fault is not None:
+                raise _CannotStart(f"the batch finished but its JSON summary was not written: {fault}") from exc
+            _say(f"ifb1 batch: cannot write the JSON summary {json_summary}: {exc}", err=True)
             sys.exit(1)
     if not summary.ok:
         sys.exit(1)
@@ -107,6 +151,9 @@ def export(data_dir: Path, out_dir: Path, form_ids: tuple[str, ...], force: bool
     logged once written. Exit status 1 when any named form was refused or an
     export failed.
     """
+    import sqlite3
+
+    from ifb1.fileio import FORM_OUTPUT_FREE, StorageFault
     from ifb1.pipeline.batch import export_pending
     from ifb1.pipeline.cli import ensure_private_dir
     from ifb1.records import RecordError, default_actor, open_record
@@ -122,15 +169,24 @@ def export(data_dir: Path, out_dir: Path, form_ids: tuple[str, ...], force: bool
                                       form_ids=form_ids, force=force)
     except RecordError as exc:
         raise _CannotStart(str(exc)) from exc
+    except (StorageFault, OSError, sqlite3.Error) as exc:
+        fault = _disk_fault(exc, data_dir=data_dir, out_dir=out_dir, need_out=FORM_OUTPUT_FREE)
+        if fault is None:
+            raise
+        raise fault from exc
     failed = 0
     for o in outcomes:
-        if o.ok:
-            click.echo(f"{o.action.upper()} {o.form_id}: {o.path}")
+        if o.action == "held":
+            _say(f"HELD {o.form_id}: {o.note}")
+        elif o.ok:
+            _say(f"{o.action.upper()} {o.form_id}: {o.path}")
         else:
             failed += 1
-            click.echo(f"{o.action.upper()} {o.form_id or o.form_key}: {o.error}")
+            _say(f"{o.action.upper()} {o.form_id or o.form_key}: {o.error}")
     done = sum(o.action in ("exported", "completed") for o in outcomes)
-    click.echo(f"ifb1 export: {done} exported, {failed} refused or failed, "
-               f"{sum(o.action == 'already' for o in outcomes)} already exported")
+    _say(f"ifb1 export: {done} exported, {failed} refused or failed, "
+         f"{sum(o.action == 'already' for o in outcomes)} already exported"
+         + (f", {sum(o.action == 'held' for o in outcomes)} held (another scan of the form id was exported)"
+            if any(o.action == "held" for o in outcomes) else ""))
     if failed:
         sys.exit(1)

@@ -46,7 +46,9 @@ PREVIEW_HEIGHT_PX = 1000
 
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) owner-only; tighten an existing one we own."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    from ifb1.fileio import make_private_dirs
+
+    make_private_dirs(path)
     try:
         os.chmod(path, 0o700)
     except PermissionError:  # a folder owned by someone else: leave it, the files are still 0o600
@@ -214,12 +216,19 @@ def summary_lines(result: dict, *, min_quality: int | None = None, out_dir: Path
         error = str(result.get("error"))
         # The error names the file already (the stages' convention): do not say it twice.
         return [f"REJECTED {error}" if error.startswith(f"{src}: ") else f"REJECTED {src}: {error}"]
+    bc = result.get("barcode") or {}
+    if bc.get("text") is not None and not bc.get("valid_id"):
+        # Read, but not a form id: say so, as the JSON does (repr: the text is from outside).
+        text = bc["text"] if len(bc["text"]) <= 40 else bc["text"][:40] + "..."
+        unread = f"a barcode was read but its text {text!r} is not a valid form id"
+    else:
+        unread = "no barcode read"
     if result.get("form_id") and not result.get("manual_entry"):
         fid = f"form {result['form_id']}"
     elif result.get("form_id"):
-        fid = f"form {result['form_id']} (typed in: no barcode read)"
+        fid = f"form {result['form_id']} (typed in: {unread})"
     else:
-        fid = "MANUAL ENTRY: no barcode read, enter the form id by hand"
+        fid = f"MANUAL ENTRY: {unread}, enter the form id by hand"
     copy = " (marked as a scanned copy)" if result.get("is_copy") else ""
     lines = [f"OK {src}: {fid}{copy}"]
     v = result.get("verdict")
@@ -280,8 +289,14 @@ def process_one(src: str, *, options, out_dir: Path) -> dict:
     try:
         result = write_outputs(res, out_dir) if res.ok else res.to_dict()
     except OSError as exc:
+        from ifb1.fileio import FORM_OUTPUT_FREE, storage_fault
+
         result = res.to_dict()
-        result.update(status="rejected", error=f"{src}: cannot write outputs to {out_dir}: {exc}")
+        fault = storage_fault(exc, out_dir, FORM_OUTPUT_FREE)
+        if fault is not None:  # not the scan's fault: --out's disk is full or failing
+            result.update(status="rejected", error=str(fault), fault="storage")
+        else:
+            result.update(status="rejected", error=f"{src}: cannot write outputs to {out_dir}: {exc}")
     end = time.perf_counter()
     result["timings_ms"]["write"] = round((end - t) * 1000.0, 1)
     result["timings_ms"]["total"] = round((end - t0) * 1000.0, 1)
@@ -292,13 +307,19 @@ def _show(result: dict, *, as_json: bool, min_quality: int | None, out_dir: Path
     if as_json:
         click.echo(json.dumps(result, separators=(",", ":"), default=_json_default))
     else:
-        click.echo("\n".join(summary_lines(result, min_quality=min_quality, out_dir=out_dir)))
+        from ifb1.printable import printable
+
+        # A file name may hold a newline or a terminal escape: each line stays one line.
+        click.echo("\n".join(printable(line) for line in summary_lines(result, min_quality=min_quality,
+                                                                         out_dir=out_dir)))
     sys.stdout.flush()
 
 
 def _note(message: str) -> None:
     """A watch-mode message for the operator, on stderr (stdout carries only results)."""
-    click.echo(message, err=True)
+    from ifb1.printable import printable
+
+    click.echo(printable(message), err=True)
     sys.stderr.flush()
 
 
@@ -398,8 +419,9 @@ class FolderWatch:
     A file is ready when it is not empty, its size and modification time are
     the same at two successive polls (the scanner may still be writing it),
     and it ends as its format requires (:func:`looks_complete`); a file that
-    does not is held until unchanged for ``incomplete_settle_s`` and then
-    returned anyway, so a truncated scan still gets its error. Each version
+    does not, or stays empty, is held until unchanged for
+    ``incomplete_settle_s`` and then returned anyway, so a truncated or
+    empty scan still gets its error. Each version
     of a file (size, mtime, inode) is returned once; hidden files and names in
     :data:`PARTIAL_SUFFIXES` are never returned. Nothing in the folder is
     changed.
@@ -490,11 +512,9 @@ class FolderWatch:
             if seen is None or seen[0] != sig:
                 self._pending[name] = (sig, now)
                 continue
-            if sig[1] == 0:
-                continue  # created, nothing written yet
-            if (sig[0] == "file" and looks_complete(self.folder / name) is False
-                    and now - seen[1] < self.incomplete_settle_s):
-                continue
+            if sig[0] == "file" and now - seen[1] < self.incomplete_settle_s and (
+                    sig[1] == 0 or looks_complete(self.folder / name) is False):
+                continue  # created but nothing written yet, or its end not written yet
             del self._pending[name]
             self._settled[name] = sig
             ready.append(name)
@@ -669,6 +689,38 @@ def watch_folder(folder: Path, *, options, out_dir: Path, as_json: bool, poll: f
 # ----------------------------------------------------------------------------- the command
 
 
+def recorded_output_holder(out_dir: Path) -> str | None:
+    """Why ``out_dir`` may not take ``ifb1 process`` outputs, or None.
+
+    A folder that is, or lies inside, a batch's output folder (``forms/``
+    and ``.staging/`` next to each other) or a record's data folder
+    (``ifb1.sqlite``) holds files registered in the case record: writing
+    there would overwrite a form's recorded ``result.json`` or leave copies
+    of its prints that ``ifb1 delete`` does not know of.
+    """
+    from ifb1.pipeline.batch import FORMS, STAGING
+    from ifb1.records.db import DB_FILE
+
+    here = Path(os.path.realpath(out_dir))
+    for folder in (here, *here.parents):
+        if (folder / FORMS).is_dir() and (folder / STAGING).is_dir():
+            return f"{out_dir} is inside the batch output folder {folder}, whose files are recorded in the case record"
+        if (folder / DB_FILE).is_file():
+            return f"{out_dir} is inside the data folder {folder}, which holds the case record"
+    return None
+
+
+class _CannotUse(click.ClickException):
+    """The output folder cannot be used (its disk is full or failing, or it holds recorded files): exit status 2."""
+
+    exit_code = 2
+
+    def __init__(self, message: str):
+        from ifb1.printable import printable
+
+        super().__init__(printable(message))
+
+
 @click.command("process")
 @click.argument("scans", nargs=-1, type=click.Path(dir_okay=False, path_type=str))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -750,7 +802,18 @@ def process(scans: tuple[str, ...], out_dir: Path, watch_dir: Path | None, poll:
                 raise click.UsageError(f"--scorer nist: {exc}") from exc
         policy = replace(policy, quality=replace(policy.quality, scorer=scorer))
     options = ProcessOptions(is_copy=is_copy, form_id=form_id, policy=policy, preview_height=PREVIEW_HEIGHT_PX)
-    ensure_private_dir(out_dir)
+    holder = recorded_output_holder(out_dir)
+    if holder is not None:
+        raise _CannotUse(f"--out: {holder}; give ifb1 process a folder of its own")
+    try:
+        ensure_private_dir(out_dir)
+    except OSError as exc:
+        from ifb1.fileio import FORM_OUTPUT_FREE, storage_fault
+
+        fault = storage_fault(exc, out_dir, FORM_OUTPUT_FREE)
+        if fault is None:
+            raise
+        raise _CannotUse(str(fault)) from exc
     if watch_dir is not None:
         tally, _ = watch_folder(watch_dir, options=options, out_dir=out_dir, as_json=as_json,
                                 poll=WATCH_POLL_S if poll is None else poll, max_files=max_files, idle_exit=idle_exit)
@@ -760,6 +823,8 @@ def process(scans: tuple[str, ...], out_dir: Path, watch_dir: Path | None, poll:
     all_ok = True
     for src in scans:
         result = process_one(src, options=options, out_dir=out_dir)
+        if result.get("fault"):  # a full disk: every next scan would fail the same way
+            raise _CannotUse(result["error"])
         all_ok &= result["status"] == "ok"
         _show(result, as_json=as_json, min_quality=policy.verdict.min_quality, out_dir=out_dir)
     if not all_ok:

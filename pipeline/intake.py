@@ -19,10 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-# A4 at 600 ppi is ~35 MP; 120 MP leaves room for 1200 ppi scans while
-# refusing decompression bombs before a single pixel is decoded.
-DEFAULT_MAX_PIXELS = 120_000_000
-DEFAULT_MAX_PAGES = 16
+# A real page: a whole A4 flatbed (216 x 297 mm) at 600 ppi is 35.8 MP; 40 MP leaves a
+# little room for overscan and refuses decompression bombs before a pixel is decoded. At
+# this cap the costliest layout (RGBA, 4 bytes a pixel, decoded in strips to grey) keeps a
+# worker under 400 MB for the whole form (tests/faults/test_fault_memory.py).
+DEFAULT_MAX_PIXELS = 40_000_000
+#: One form per file: its page and, at most, the blank back of a duplex scan.
+DEFAULT_MAX_PAGES = 2
+#: Pixels converted to grey at a time: a colour page never exists twice at full size.
+_STRIP_PIXELS = 1 << 20
 
 # Resolutions that scanners and image editors write when they do not know
 # the real one; never trusted.
@@ -162,18 +167,42 @@ def _to_grey(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def _pil_to_grey(im) -> np.ndarray:
-    """A loaded Pillow frame to uint8 grey without an RGB detour when avoidable."""
+def _pil_strip_to_grey(im, hi: float | None) -> np.ndarray:
+    """One Pillow strip to uint8 grey (``hi``: the whole frame's maximum, for 32-bit modes)."""
     mode = im.mode
-    if mode in ("L", "1", "RGB", "RGBA"):
+    if mode in ("RGB", "RGBA"):
         return _to_grey(np.asarray(im))
     if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         return _to_grey(np.asarray(im).astype(np.uint16))
     if mode == "LA":
-        return np.ascontiguousarray(np.asarray(im.getchannel(0)))
+        return np.asarray(im.getchannel(0))
     if mode in ("I", "F"):
+        a = np.asarray(im).astype(np.float32)
+        return np.clip(a * (255.0 / (hi if hi is not None and hi > 1.0 else 1.0)), 0, 255).astype(np.uint8)
+    return np.asarray(im.convert("L"))
+
+
+def _pil_to_grey(im) -> np.ndarray:
+    """A loaded Pillow frame to uint8 grey without an RGB detour when avoidable.
+
+    Anything but 8-bit grey is converted in strips of rows, so that a colour
+    (or 16/32-bit) page is never copied whole in its own layout: the extra
+    memory is the grey page plus one strip.
+    """
+    mode = im.mode
+    if mode in ("L", "1"):
         return _to_grey(np.asarray(im))
-    return np.ascontiguousarray(np.asarray(im.convert("L")))
+    w, h = im.size
+    hi = None
+    if mode in ("I", "F"):
+        lo_hi = im.getextrema()
+        hi = float(lo_hi[1]) if lo_hi else None
+    out = np.empty((h, w), np.uint8)
+    rows = max(1, _STRIP_PIXELS // max(w, 1))
+    for y in range(0, h, rows):
+        strip = im.crop((0, y, w, min(h, y + rows)))
+        out[y:y + strip.size[1]] = _pil_strip_to_grey(strip, hi)
+    return out
 
 
 def _bitmap_to_grey(bmp) -> np.ndarray:
@@ -206,17 +235,19 @@ def _decode_raster(path, data: bytes, fmt: str, max_pixels: int, max_pages: int)
 
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     # Pillow's bomb guard is set to the same cap for this call (and restored:
-    # it is process-wide); our own header check gives the clearer message.
+    # it is process-wide). Our own header check, before every page is
+    # decoded, gives the message; Pillow's own (at twice the cap) is a
+    # second line of defence whose numbers are not repeated.
     saved_cap = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = max_pixels
     pages: list[Page] = []
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
                 n = getattr(im, "n_frames", 1)
                 if n > max_pages:
-                    raise IntakeError(path, f"the file has {n} pages, over the limit of {max_pages}")
+                    raise IntakeError(path, f"the file has {n} pages; one form per file (a second page only as the blank back of a duplex scan)")
                 for i in range(n):
                     im.seek(i)
                     w, h = im.size
@@ -226,9 +257,9 @@ def _decode_raster(path, data: bytes, fmt: str, max_pixels: int, max_pages: int)
                     pages.append(Page(_pil_to_grey(im), i, ppi, plausible_ppi(ppi)))
     except IntakeError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise IntakeError(path, f"the image is over the {max_pixels / 1e6:.0f} MP limit (refused as a possible "
-                                f"decompression bomb: {exc})") from exc
+    except Image.DecompressionBombError as exc:
+        raise IntakeError(path, f"the image is over the {max_pixels / 1e6:.0f} MP limit "
+                                "(refused as a possible decompression bomb)") from exc
     except MemoryError as exc:
         raise IntakeError(path, "the image is too large to decode in memory") from exc
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
@@ -257,7 +288,7 @@ def _decode_pdf(path, data: bytes, max_pixels: int, max_pages: int) -> tuple[lis
         if n == 0:
             raise IntakeError(path, "the PDF has no pages")
         if n > max_pages:
-            raise IntakeError(path, f"the PDF has {n} pages, over the limit of {max_pages}")
+            raise IntakeError(path, f"the PDF has {n} pages; one form per file (a second page only as the blank back of a duplex scan)")
         for i in range(n):
             page = doc[i]
             pw, ph = page.get_size()  # points
@@ -319,10 +350,11 @@ def load_scan(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_pag
     path : str or Path
         The scan; its format is taken from its signature, not its name.
     max_pixels : int
-        Per-page pixel cap (default 120 MP), checked from the header before
+        Per-page pixel cap (default 40 MP), checked from the header before
         decoding; larger pages are refused as possible decompression bombs.
     max_pages : int
-        Most pages accepted in one file.
+        Most pages accepted in one file (default 2: the form's page and the
+        blank back of a duplex scan, which is skipped).
 
     Returns
     -------

@@ -133,7 +133,9 @@ def quality(images: tuple[str, ...], as_json: bool, ppi: float | None, scorer: s
         if as_json:
             click.echo(json.dumps(_clean(r), allow_nan=False))
         else:
-            click.echo(_human(r))
+            from ifb1.printable import printable
+
+            click.echo(printable(_human(r)))
         sys.stdout.flush()
     if failed:
         if not as_json:

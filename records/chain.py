@@ -11,6 +11,7 @@ so that removing the newest rows is detected too.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -89,14 +90,22 @@ def write_head_file(data_dir: Path, seq: int, digest: str) -> None:
     data_dir = Path(data_dir)
     tmp = data_dir / f".{HEAD_FILE}.{os.getpid()}.tmp"
     text = canonical_json({"format": HEAD_FORMAT, "hash": digest, "seq": seq}) + "\n"
+    data = text.encode("ascii")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, text.encode("ascii"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, data_dir / HEAD_FILE)
+        try:
+            os.fchmod(fd, 0o600)
+            view = memoryview(data)
+            while view:  # a nearly full disk may take part of it: never rename a short file in
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, data_dir / HEAD_FILE)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     _fsync_dir(data_dir)
 
 
@@ -107,13 +116,17 @@ def read_head_file(data_dir: Path) -> tuple[int, str] | None:
     ------
     ValueError
         When the file exists but is not a head file this version wrote.
+    OSError
+        When it cannot be read (a failing disk: not a sign of tampering).
     """
     path = Path(data_dir) / HEAD_FILE
     try:
-        text = path.read_text(encoding="ascii")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: cannot be read ({exc})") from exc
     try:
         data = json.loads(text)

@@ -2,11 +2,15 @@
 
 The data folder is ``--data DIR``, else the environment variable
 ``IFB1_DATA``, else ``./ifb1-data``. These commands never create a record:
-they fail (exit 2) when there is none in the data folder.
+they fail (exit 2) when there is none in the data folder. A full or
+failing disk is an environment fault: one line naming the folder and the
+free space needed, exit status 2 (``audit verify`` exits 1 only for a
+broken chain).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -19,6 +23,18 @@ class _Unusable(click.ClickException):
     """The record cannot be opened or the key cannot be read: exit 2."""
 
     exit_code = 2
+
+    def __init__(self, message: str):
+        from ifb1.printable import printable
+
+        super().__init__(printable(message))
+
+
+def _say(text: str) -> None:
+    """One line for people: control characters from file names or barcodes escaped."""
+    from ifb1.printable import printable
+
+    click.echo(printable(text))
 
 
 def _data_option(fn):
@@ -33,13 +49,39 @@ def _data_option(fn):
     )(fn)
 
 
+@contextlib.contextmanager
+def _environment(data_dir: Path):
+    """Turn a full or failing disk under the data folder into one line and exit status 2."""
+    import sqlite3
+
+    from ifb1.fileio import RECORD_MIN_FREE, storage_fault
+
+    try:
+        yield
+    except (OSError, sqlite3.Error) as exc:
+        fault = storage_fault(exc, data_dir, RECORD_MIN_FREE)
+        if fault is not None:
+            raise _Unusable(str(fault)) from exc
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.IntegrityError):
+            raise _Unusable(f"{data_dir}: the record cannot be read ({exc})") from exc
+        raise
+
+
 def _open(data_dir: Path, *, readonly: bool):
+    import sqlite3
+
+    from ifb1.fileio import RECORD_MIN_FREE, storage_fault
     from ifb1.records import RecordError, load_audit_key, open_record
 
     try:
         key = load_audit_key()
         return open_record(data_dir, create=False, readonly=readonly, audit_key=key)
-    except (RecordError, ValueError, OSError) as exc:
+    except (OSError, sqlite3.Error) as exc:
+        fault = storage_fault(exc, data_dir, RECORD_MIN_FREE)
+        if fault is not None:
+            raise _Unusable(str(fault)) from exc
+        raise _Unusable(f"{data_dir}: the record cannot be opened ({exc})") from exc
+    except (RecordError, ValueError) as exc:
         raise _Unusable(str(exc)) from exc
 
 
@@ -65,7 +107,7 @@ def delete(data_dir: Path, dry_run: bool, actor: str | None, form_ids: tuple[str
 
     who = actor or default_actor()
     # A dry run only reads: it does not wait for (or block) a running batch.
-    with _open(data_dir, readonly=dry_run) as record:
+    with _environment(data_dir), _open(data_dir, readonly=dry_run) as record:
         keys = None
         if form_ids:
             keys = []
@@ -87,23 +129,23 @@ def delete(data_dir: Path, dry_run: bool, actor: str | None, form_ids: tuple[str
     }
     for o in report.outcomes:
         name = o.form_id or f"(no form id, form {o.form_key})"
-        click.echo(f"{labels[o.action]:<13} {name}  sha256 {o.scan_sha256[:12]}")
+        _say(f"{labels[o.action]:<13} {name}  sha256 {o.scan_sha256[:12]}")
         if o.action in ("deleted", "would-delete", "would-finish"):
-            click.echo(f"  files: {len(o.removed)}" + (" (already gone)" if not o.removed else ""))
+            _say(f"  files: {len(o.removed)}" + (" (already gone)" if not o.removed else ""))
             for f in o.removed:
-                click.echo(f"    {f}")
+                _say(f"    {f}")
         if o.note:
-            click.echo(f"  note: {o.note}")
+            _say(f"  note: {o.note}")
         for e in o.errors:
-            click.echo(f"  ! {e}")
+            _say(f"  ! {e}")
     if not report.outcomes:
-        click.echo("nothing to delete")
+        _say("nothing to delete")
     summary = (
         f"{len(report.deleted)} deleted, {len(report.pending)} pending, {len(report.refused)} refused"
         if not dry_run
         else f"dry run: {len(report.outcomes) - len(report.refused)} would be deleted, {len(report.refused)} refused"
     )
-    click.echo(summary)
+    _say(summary)
     if report.pending or report.refused:
         raise SystemExit(1)
 
@@ -121,19 +163,19 @@ def verify(data_dir: Path) -> None:
 
     from ifb1.records.chain import ALG_HMAC, KEY_FILE_ENV
 
-    with _open(data_dir, readonly=True) as record:
+    with _environment(data_dir), _open(data_dir, readonly=True) as record:
         if record.audit_alg == ALG_HMAC and record.audit_key is None:
             raise _Unusable(f"{record.data_dir}: the event log is keyed (HMAC); set {KEY_FILE_ENV} to verify it")
         report = verify_chain(record)
     for w in report.warnings:
-        click.echo(f"warning: {w}")
+        _say(f"warning: {w}")
     kind = "HMAC-SHA-256" if report.keyed else "SHA-256"
     if report.intact:
-        click.echo(f"intact: {report.events} events ({kind} chain), head seq {report.head_seq} {report.head_hash}")
+        _say(f"intact: {report.events} events ({kind} chain), head seq {report.head_seq} {report.head_hash}")
         return
-    click.echo(f"BROKEN at seq {report.first_broken_seq}: {report.events} events read ({kind} chain)")
+    _say(f"BROKEN at seq {report.first_broken_seq}: {report.events} events read ({kind} chain)")
     for p in report.problems:
-        click.echo(f"  ! {p}")
+        _say(f"  ! {p}")
     raise SystemExit(1)
 
 
@@ -143,7 +185,7 @@ def verify(data_dir: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def log(data_dir: Path, form_id: str | None, as_json: bool) -> None:
     """Print the event log, oldest first."""
-    with _open(data_dir, readonly=True) as record:
+    with _environment(data_dir), _open(data_dir, readonly=True) as record:
         if form_id is None:
             events = list(record.events())
         else:
@@ -172,5 +214,5 @@ def log(data_dir: Path, form_id: str | None, as_json: bool) -> None:
         else:
             form = "-" if e.form_key is None else (ids.get(e.form_key) or f"form {e.form_key}")
             details = json.dumps(e.details, sort_keys=True, ensure_ascii=False)
-            click.echo(f"{e.seq:>6} {e.utc} {e.kind:<15} {form:<16} {e.actor}  {details}")
+            _say(f"{e.seq:>6} {e.utc} {e.kind:<15} {form:<16} {e.actor}  {details}")
 

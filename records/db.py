@@ -87,6 +87,10 @@ class PathOutsideRootsError(RecordError):
     """A file path lies outside the folders registered for this record."""
 
 
+class ScanPathTakenError(RecordError):
+    """A new scan's file name is registered to a form whose deletion still needs that name."""
+
+
 class DuplicateScanError(RecordError):
     """A scan with this SHA-256 is already in the record (``form_key`` names it)."""
 
@@ -193,11 +197,37 @@ _V2 = [
         CHECK (annotation_code IS NULL OR (annotation_code IN ('AMP', 'UP', 'XX') AND present = 0))""",
 ]
 
-# v3: which NFIQ 2 scorer gave a print's quality ("fast": ifb1's own; "nist":
+# v3: each registered file's SHA-256, so that deletion removes a file only when it
+# still holds what was registered (a scan name reused by the scanner for another
+# scan must never be taken for the old one); and a path is unique among the
+# files registered *now* (``removed_utc IS NULL``) rather than for ever, so that a
+# name freed by a deletion, or by a form whose scan was overwritten, can be
+# registered again. SQLite cannot drop a UNIQUE constraint, hence the copy.
+_V3 = [
+    """CREATE TABLE artefacts_v3 (
+        artefact_id INTEGER PRIMARY KEY,
+        form_key INTEGER NOT NULL REFERENCES forms (form_key),
+        kind TEXT NOT NULL CHECK (kind IN ('crop', 'export', 'preview', 'result', 'scan')),
+        root TEXT NOT NULL,
+        relpath TEXT NOT NULL,
+        added_utc TEXT NOT NULL,
+        removed_utc TEXT,
+        sha256 TEXT CHECK (sha256 IS NULL OR length(sha256) = 64))""",
+    """INSERT INTO artefacts_v3 (artefact_id, form_key, kind, root, relpath, added_utc, removed_utc, sha256)
+        SELECT a.artefact_id, a.form_key, a.kind, a.root, a.relpath, a.added_utc, a.removed_utc,
+               CASE WHEN a.kind = 'scan' THEN (SELECT f.scan_sha256 FROM forms f WHERE f.form_key = a.form_key) END
+        FROM artefacts a""",
+    "DROP TABLE artefacts",
+    "ALTER TABLE artefacts_v3 RENAME TO artefacts",
+    "CREATE INDEX artefacts_form ON artefacts (form_key)",
+    "CREATE UNIQUE INDEX artefacts_live_path ON artefacts (root, relpath) WHERE removed_utc IS NULL",
+]
+
+# v4: which NFIQ 2 scorer gave a print's quality ("fast": ifb1's own; "nist":
 # NIST's NFIQ 2), so that an export rebuilt from the record never writes an
 # estimate under NIST's CBEFF ids. Rows recorded before get NULL (unknown: taken
 # as the fast scorer, the only one then).
-_V3 = [
+_V4 = [
     "ALTER TABLE prints ADD COLUMN scorer TEXT CHECK (scorer IS NULL OR scorer IN ('fast', 'nist'))",
 ]
 
@@ -205,7 +235,8 @@ _V3 = [
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "forms, prints, artefacts, roots, hash-chained events, deletions", _V1),
     (2, "prints.annotation_code: AMP/XX/UP written in an empty box (ANSI/NIST-ITL 14.018)", _V2),
-    (3, "prints.scorer: which NFIQ 2 (fast or nist) gave the quality", _V3),
+    (3, "artefacts.sha256 (deletion checks a file's content first); a path is unique among live files only", _V3),
+    (4, "prints.scorer: which NFIQ 2 (fast or nist) gave the quality", _V4),
 ]
 
 
@@ -241,7 +272,7 @@ class PrintEntry:
     officer wrote in an empty box (one of :data:`ANNOTATION_CODES`: ``"AMP"``,
     ``"XX"``, ``"UP"``), None for a print or a box without one (and for prints
     recorded before schema version 2); ``scorer`` which NFIQ 2 gave ``quality``
-    (``"fast"`` or ``"nist"``; None when no score or recorded before version 3).
+    (``"fast"`` or ``"nist"``; None when no score or recorded before version 4).
     """
 
     position: int
@@ -258,6 +289,11 @@ class Artefact:
     """A file derived from a scan, registered so that deletion can remove it.
 
     ``path`` is absolute as of now (``root`` ``"data"`` means the data folder).
+    ``sha256`` is the content registered for it (always for a scan; for other
+    files when known at registration; None for files registered before
+    schema version 3): deletion removes the file only when it still holds
+    that content. ``removed_utc`` is set when the file was deleted, or when
+    its name was taken over by another scan (the form's file was overwritten).
     """
 
     artefact_id: int
@@ -268,6 +304,7 @@ class Artefact:
     path: Path
     added_utc: str
     removed_utc: str | None
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -340,8 +377,9 @@ def _utc_now() -> datetime:
 
 def _make_private_dir(path: Path) -> None:
     if not path.exists():
-        path.mkdir(mode=0o700, parents=True)
-        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+        from ifb1.fileio import make_private_dirs
+
+        make_private_dirs(path)  # the parents it creates are private too
     elif not path.is_dir():
         raise RecordError(f"{path}: the data folder is not a folder")
     mode = stat.S_IMODE(path.stat().st_mode)
@@ -361,6 +399,15 @@ def _make_private_file(path: Path) -> None:
         return
     os.fchmod(fd, 0o600)
     os.close(fd)
+
+
+def _check_sha(sha256: str | None, path: object) -> str | None:
+    if sha256 is None:
+        return None
+    sha = str(sha256).lower()
+    if not _SHA256_RE.match(sha):
+        raise RecordError(f"{path}: sha256 must be 64 hex digits, got {sha256!r}")
+    return sha
 
 
 def _row_to_form(row: sqlite3.Row) -> FormRow:
@@ -670,12 +717,17 @@ class Record:
             )
         return best[0], full.relative_to(best[1]).as_posix()
 
-    def add_artefact(self, form_key: int, kind: str, path: str | os.PathLike[str]) -> int:
+    def add_artefact(
+        self, form_key: int, kind: str, path: str | os.PathLike[str], *, sha256: str | None = None
+    ) -> int:
         """Register a file derived from (or being) the form's scan; returns its id.
 
         Register a file *before* writing it, so that a crash in between leaves
         no unregistered file behind; the file need not exist yet. An existing
-        path must be a regular file, not a symlink.
+        path must be a regular file, not a symlink. ``sha256`` is the content
+        the file holds (or will hold once written); deletion then removes the
+        file only while it still holds that content. Registering a path again
+        for the same form updates its content hash (a forced re-export).
 
         Raises
         ------
@@ -687,6 +739,7 @@ class Record:
         """
         if kind not in ARTEFACT_KINDS:
             raise RecordError(f"unknown artefact kind {kind!r} (known: {', '.join(sorted(ARTEFACT_KINDS))})")
+        sha = _check_sha(sha256, path)
         root, relpath = self.locate(path)
         try:
             st = os.lstat(path)
@@ -698,18 +751,130 @@ class Record:
             form = self.form(form_key)
             if form.status in ("deletion-pending", "deleted"):
                 raise RecordError(f"form {form_key} is being deleted or deleted; no file may be added to it")
-            existing = self._conn.execute(
-                "SELECT artefact_id, form_key FROM artefacts WHERE root = ? AND relpath = ?", (root, relpath)
-            ).fetchone()
+            existing = self._live_artefact(root, relpath)
             if existing is not None:
                 if existing["form_key"] != form_key:
                     raise RecordError(f"{path}: already registered to form {existing['form_key']}")
+                if sha is not None and existing["sha256"] != sha:
+                    self._conn.execute(
+                        "UPDATE artefacts SET sha256 = ? WHERE artefact_id = ?", (sha, existing["artefact_id"])
+                    )
                 return existing["artefact_id"]
-            cur = self._conn.execute(
-                "INSERT INTO artefacts (form_key, kind, root, relpath, added_utc) VALUES (?, ?, ?, ?, ?)",
-                (form_key, kind, root, relpath, utc_text(self._clock())),
+            return self._insert_artefact(form_key, kind, root, relpath, sha)
+
+    def _live_artefact(self, root: str, relpath: str) -> sqlite3.Row | None:
+        """The file registered now at this place, under whichever of the record's folders it was.
+
+        Folders may nest (the batch's ``OUT`` and an ``ifb1 export --out OUT/exports``): the same
+        file can be named from either, so every folder holding the path is looked at.
+        """
+        base = self.roots().get(root)
+        if base is None:
+            return self._conn.execute(
+                "SELECT * FROM artefacts WHERE root = ? AND relpath = ? AND removed_utc IS NULL", (root, relpath)
+            ).fetchone()
+        full = base / relpath
+        for label, folder in self.roots().items():
+            if full.is_relative_to(folder) and full != folder:
+                row = self._conn.execute(
+                    "SELECT * FROM artefacts WHERE root = ? AND relpath = ? AND removed_utc IS NULL",
+                    (label, full.relative_to(folder).as_posix()),
+                ).fetchone()
+                if row is not None:
+                    return row
+        return None
+
+    def _insert_artefact(self, form_key: int, kind: str, root: str, relpath: str, sha: str | None) -> int:
+        cur = self._conn.execute(
+            "INSERT INTO artefacts (form_key, kind, root, relpath, added_utc, sha256) VALUES (?, ?, ?, ?, ?, ?)",
+            (form_key, kind, root, relpath, utc_text(self._clock()), sha),
+        )
+        return int(cur.lastrowid)
+
+    def artefact_owner(self, path: str | os.PathLike[str]) -> int | None:
+        """The form a file path is registered to now, or None (also for paths outside the record's folders)."""
+        try:
+            root, relpath = self.locate(path)
+        except PathOutsideRootsError:
+            return None
+        row = self._live_artefact(root, relpath)
+        return None if row is None else int(row["form_key"])
+
+    def _take_scan_path(self, root: str, relpath: str, *, path: str, sha: str, actor: str) -> None:
+        """Free a scan file name registered to another form, for a new scan found under it.
+
+        The name now holds other content (``sha``), so the old form's scan is
+        no longer there: its registration is closed and a ``note`` says so.
+        A form whose deletion still has to remove its scan (an unsuitable copy
+        not yet deleted) keeps the name: :class:`ScanPathTakenError`.
+        """
+        row = self._live_artefact(root, relpath)
+        if row is None:
+            return
+        old = self.form(row["form_key"])
+        if old.scan_sha256 == sha:
+            return
+        if old.is_copy and old.verdict == VERDICT_UNSUITABLE and old.status != "deleted":
+            raise ScanPathTakenError(
+                f"{path}: this name is registered to form {old.form_key} ({old.form_id or 'no form id'}, an "
+                f"unsuitable copy to delete, sha256 {old.scan_sha256}) but now holds another scan (sha256 {sha}); "
+                "give this file another name and run again (ifb1 delete then finishes the old form's deletion)"
             )
-            return int(cur.lastrowid)
+        self._conn.execute(
+            "UPDATE artefacts SET removed_utc = ? WHERE artefact_id = ?", (utc_text(self._clock()), row["artefact_id"])
+        )
+        self.log(
+            "note",
+            old.form_key,
+            actor,
+            {
+                "text": "the scan's file name now holds another scan; this form's scan is no longer there",
+                "file": path,
+                "scan_sha256": old.scan_sha256,
+                "now_sha256": sha,
+            },
+        )
+
+    def add_scan_copy(self, form_key: int, path: str | os.PathLike[str], *, sha256: str, actor: str) -> bool:
+        """Register another file holding an unsuitable copy's scan, so that deletion removes it too.
+
+        For a second copy of the same scan in the tray, or the same scan sent
+        again, before or after the form's deletion: the file is registered as
+        a ``scan`` of the form and ``flagged`` is logged with its path;
+        :func:`ifb1.records.delete_unsuitable` then removes it (and, after a
+        completed deletion, logs its deletion again).
+
+        Returns
+        -------
+        bool
+            True when newly registered, False when it already was.
+
+        Raises
+        ------
+        RecordError
+            When the form is not an unsuitable copy or ``sha256`` is not its scan's.
+        """
+        sha = _check_sha(sha256, path)
+        root, relpath = self.locate(path)
+        with self.transaction():
+            form = self.form(form_key)
+            if not (form.is_copy and form.verdict == VERDICT_UNSUITABLE):
+                raise RecordError(f"form {form_key}: only an unsuitable copy's scan is registered again for deletion")
+            if sha != form.scan_sha256:
+                raise RecordError(f"{path}: sha256 {sha} is not form {form_key}'s scan ({form.scan_sha256})")
+            row = self._live_artefact(root, relpath)
+            if row is not None and row["form_key"] == form_key:
+                return False
+            self._take_scan_path(root, relpath, path=str(path), sha=sha, actor=actor)
+            self._insert_artefact(form_key, "scan", root, relpath, sha)
+            self.log(
+                "flagged",
+                form_key,
+                actor,
+                {"is_copy": True, "action": "delete", "file": str(path), "another_file_of_the_scan": True,
+                 "form_status": form.status},
+            )
+        return True
 
     def artefacts(self, form_key: int) -> tuple[Artefact, ...]:
         """The form's registered files, oldest first."""
@@ -730,6 +895,7 @@ class Record:
                     path=base / r["relpath"],
                     added_utc=r["added_utc"],
                     removed_utc=r["removed_utc"],
+                    sha256=r["sha256"],
                 )
             )
         return tuple(out)
@@ -779,6 +945,11 @@ class Record:
         ------
         DuplicateScanError
             When this scan is already recorded (see :meth:`find_by_hash`).
+        ScanPathTakenError
+            When the scan's file name is registered to an unsuitable copy
+            whose deletion still needs it (the name now holds another scan).
+            A name registered to any other form is taken over (the old
+            form's scan was overwritten; a ``note`` is logged for it).
         PathOutsideRootsError
             When the scan file is outside the record's folders.
         """
@@ -800,7 +971,10 @@ class Record:
                 (form_id, sha, str(source_path), when, int(bool(is_copy)), force, case_ref),
             )
             form_key = int(cur.lastrowid)
-            self.add_artefact(form_key, "scan", scan_path if scan_path is not None else source_path)
+            scan_file = scan_path if scan_path is not None else source_path
+            root, relpath = self.locate(scan_file)
+            self._take_scan_path(root, relpath, path=str(scan_file), sha=sha, actor=actor)
+            self.add_artefact(form_key, "scan", scan_file, sha256=sha)
             payload = dict(details or {})
             payload |= {
                 "form_id": form_id,
@@ -997,6 +1171,55 @@ class Record:
                 (form_key, form.form_id, form.scan_sha256, form.received_utc[:10], reason, seq),
             )
             self._conn.execute("UPDATE forms SET status = 'deletion-pending' WHERE form_key = ?", (form_key,))
+        return seq
+
+    def deleted_with_files_left(self) -> tuple[FormRow, ...]:
+        """Deleted forms with a file registered since (their scan found again: :meth:`add_scan_copy`)."""
+        rows = self._conn.execute(
+            "SELECT * FROM forms WHERE status = 'deleted' AND form_key IN"
+            " (SELECT form_key FROM artefacts WHERE removed_utc IS NULL) ORDER BY form_key"
+        )
+        return tuple(_row_to_form(r) for r in rows)
+
+    def pending_deletion_again(self, form_key: int) -> bool:
+        """Whether a deleted form's ``delete-intent`` (again) was logged and not yet followed by ``deleted``."""
+        last = {}
+        for kind in ("delete-intent", "deleted"):
+            row = self._conn.execute(
+                "SELECT max(seq) FROM events WHERE form_key = ? AND kind = ?", (form_key, kind)
+            ).fetchone()
+            last[kind] = row[0] or 0
+        return last["delete-intent"] > last["deleted"]
+
+    def complete_deletion_again(
+        self,
+        form_key: int,
+        artefact_ids: list[int],
+        *,
+        deleted_on: str,
+        note: str,
+        actor: str,
+        utc: datetime,
+        files: list[str],
+    ) -> int:
+        """Log ``deleted`` (again) for files of a deleted form's scan found again, and close them."""
+        with self.transaction():
+            form = self.form(form_key)
+            if form.status != "deleted":
+                raise RecordError(f"form {form_key}: not deleted; use complete_deletion")
+            seq = self.log(
+                "deleted",
+                form_key,
+                actor,
+                {"again": True, "deleted_on": deleted_on, "note": note, "files": files,
+                 "scan_sha256": form.scan_sha256},
+                utc=utc,
+            )
+            when = utc_text(utc)
+            self._conn.executemany(
+                "UPDATE artefacts SET removed_utc = ? WHERE artefact_id = ? AND form_key = ? AND removed_utc IS NULL",
+                [(when, a, form_key) for a in artefact_ids],
+            )
         return seq
 
     def note_deletion_blocked(self, form_key: int, *, errors: list[str], actor: str, utc: datetime) -> int:

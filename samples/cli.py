@@ -14,7 +14,9 @@ FORMAT_CHOICES = ("png", "tiff", "jpeg", "pdf", "mixed")
 
 def _private_dir(path: Path) -> None:
     """Create ``path`` (and parents) owner-only; tighten it if it already exists."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    from ifb1.fileio import make_private_dirs
+
+    make_private_dirs(path)
     os.chmod(path, 0o700)
 
 

@@ -371,3 +371,52 @@ def test_form_received_by_another_tool_is_processed_once_without_a_second_receip
     assert count(evts, "exported") == {key: 1}
     t = parse_transaction(Path(f.export_path).read_bytes())  # built from the crop files
     assert "CR-9" in t.type2.values()
+
+
+def test_process_refuses_a_folder_holding_the_batchs_recorded_output(scans, tmp_path):
+    tray, out, data = tmp_path / "tray", tmp_path / "out", tmp_path / "data"
+    tray.mkdir()
+    shutil.copy(scans / "a.png", tray / "a.png")
+    assert CliRunner().invoke(batch, [str(tray), "--out", str(out), "--data", str(data)]).exit_code == 0
+    (result,) = (out / "forms").glob("*/result.json")
+    before = result.read_bytes()
+    for target in (out / "forms", out, result.parent, data, data / "sub"):
+        r = CliRunner().invoke(process, [str(tray / "a.png"), "--out", str(target)])
+        assert r.exit_code == 2, (target, r.output)
+        assert "case record" in r.output and "a folder of its own" in r.output, r.output
+    r = CliRunner().invoke(process, ["--watch", str(tray), "--out", str(out / "forms"), "--idle-exit", "0.1"])
+    assert r.exit_code == 2 and "a folder of its own" in r.output
+    assert result.read_bytes() == before and not (data / "sub").exists()
+    assert CliRunner().invoke(process, [str(tray / "a.png"), "--out", str(tmp_path / "mine")]).exit_code == 0
+
+
+def test_two_scans_of_one_form_id_export_once_and_the_other_is_held_not_failed(scans, tmp_path):
+    from PIL import Image
+
+    tray, out, data = tmp_path / "tray", tmp_path / "out", tmp_path / "data"
+    tray.mkdir()
+    shutil.copy(scans / "a.png", tray / "a.png")
+    with Image.open(scans / "a.png") as im:  # the same form scanned again: other bytes, same form id
+        im.save(tray / "rescan.png", dpi=(300, 300), compress_level=9)
+    fid = truth(scans, "a.png")["form_id"]
+    summary = tmp_path / "s.json"
+    r = CliRunner().invoke(batch, [str(tray), "--out", str(out), "--data", str(data), "--json-summary", str(summary)])
+    assert r.exit_code == 0, r.output  # not a failure: a person decides
+    held = [line for line in r.output.splitlines() if line.startswith("  HELD ")]
+    assert len(held) == 1 and "rescan.png" in held[0] and "a.png" in held[0] and fid in held[0], r.output
+    assert "ifb1 audit log --form-id" in held[0]
+    s = json.loads(summary.read_text())
+    assert s["counts"]["exported"] == 1 and s["counts"]["export_held"] == 1 and s["ok"]
+    check_exports(out / "exports", {fid})
+    # The next nights: no failure, no retry, nothing new logged for it.
+    n = len(events(data))
+    for _ in range(2):
+        r = CliRunner().invoke(batch, [str(tray), "--out", str(out), "--data", str(data)])
+        assert r.exit_code == 0 and "FAILED" not in r.output, r.output
+    assert len(events(data)) == n
+    r = CliRunner().invoke(export, ["--data", str(data), "--out", str(out / "exports"), "--form-id", fid])
+    assert r.exit_code == 0 and "HELD" in r.output and "ALREADY" in r.output, r.output
+    with open_record(data, readonly=True) as rec:
+        forms = rec.forms(form_id=fid)
+        assert sorted(f.status for f in forms) == ["exported", "processed"]
+        assert verify_chain(rec).intact

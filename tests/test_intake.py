@@ -194,3 +194,40 @@ def test_blank_back_page_of_duplex_scan_is_skipped(tmp_path):
     scan = load_scan(path)
     assert [p.index for p in scan.pages] == [0]
     assert scan.skipped == ("page 2 is blank and was skipped",)
+
+
+@pytest.mark.parametrize("fmt,pages", [("PDF", 3), ("PDF", 16), ("TIFF", 3)])
+def test_a_file_holds_one_form_page_and_at_most_a_blank_back(tmp_path, fmt, pages):
+    blank = Image.fromarray(np.full((400, 300), 251, np.uint8))
+    path = tmp_path / f"many.{fmt.lower()}"
+    Image.fromarray(_page()).save(path, fmt, save_all=True, append_images=[blank] * (pages - 1),
+                                  **({"resolution": 300} if fmt == "PDF" else {}))
+    with pytest.raises(IntakeError, match=f"has {pages} pages; one form per file") as info:
+        load_scan(path)
+    assert str(path) in str(info.value)
+    two = tmp_path / f"duplex.{fmt.lower()}"
+    Image.fromarray(_page()).save(two, fmt, save_all=True, append_images=[blank],
+                                  **({"resolution": 300} if fmt == "PDF" else {}))
+    scan = load_scan(two)
+    assert len(scan.pages) == 1 and scan.skipped == ("page 2 is blank and was skipped",)
+
+
+def test_colour_and_deep_pages_turn_grey_in_strips_exactly_as_whole(tmp_path, monkeypatch):
+    import cv2
+
+    from ifb1.pipeline import intake
+
+    monkeypatch.setattr(intake, "_STRIP_PIXELS", 300 * 7)  # many strips, a short last one
+    rng = np.random.default_rng(4)
+    rgb = rng.integers(0, 256, (401, 300, 3), dtype=np.uint8)
+    cases = {
+        "rgb.png": (Image.fromarray(rgb), cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)),
+        "rgba.png": (Image.fromarray(np.dstack([rgb, rgb[..., :1]])),
+                     cv2.cvtColor(np.dstack([rgb, rgb[..., :1]]), cv2.COLOR_RGBA2GRAY)),
+    }
+    deep = rng.integers(0, 65536, (401, 300), dtype=np.uint16)
+    cases["deep.png"] = (Image.fromarray(deep), (deep >> 8).astype(np.uint8))
+    for name, (im, expected) in cases.items():
+        im.save(tmp_path / name)
+        got = load_scan(tmp_path / name).pages[0].image
+        assert got.dtype == np.uint8 and np.array_equal(got, expected), name

@@ -179,3 +179,15 @@ def test_scoring_region_gives_the_features_of_the_print_and_judges_position_in_t
     assert "off_centre" not in alone.codes and alone.measures["area_mm2"] == q.feedback.measures["area_mm2"]
     with pytest.raises(ValueError, match="region"):
         assess_print(box, region=(0, 0, box.shape[1] + 1, 10))
+
+
+def test_a_barcode_read_but_not_a_valid_form_id_is_said_as_the_json_says():
+    d = _result().to_dict()
+    d["barcode"] = {"text": "HELLO WORLD\n#1", "format": "Code128", "corners_px": [], "valid_id": False}
+    lines = summary_lines(d, min_quality=30)
+    assert "no barcode read" not in lines[0], lines[0]
+    assert lines[0].startswith("OK a.png: MANUAL ENTRY: a barcode was read but its text ")
+    assert "'HELLO WORLD\\n#1'" in lines[0] and "not a valid form id" in lines[0]
+    typed = dict(d, form_id="IFB1-2025-000001", form_id_source="operator")
+    line = summary_lines(typed)[0]
+    assert "typed in" in line and "not a valid form id" in line and "no barcode read" not in line

@@ -278,3 +278,27 @@ def test_a_scan_with_no_end_yet_is_held_until_written_or_long_unchanged(tmp_path
     assert w.poll() == []
     time.sleep(0.35)
     assert w.poll() == [("cut.jpg", "scan")]  # truncated for good: processed, to get its error
+
+
+def test_an_empty_file_left_empty_is_reported_rejected(tmp_path, monkeypatch, capsys):
+    from ifb1.pipeline import cli
+    from ifb1.pipeline.form import ProcessOptions
+
+    w = FolderWatch(tmp_path, incomplete_settle_s=0.3)
+    w.baseline()
+    (tmp_path / "empty.png").write_bytes(b"")
+    assert w.poll() == [] and w.poll() == []  # may still be written
+    time.sleep(0.35)
+    assert w.poll() == [("empty.png", "scan")]  # empty for good: processed, to get its error
+    assert w.poll() == []
+
+    # The whole watch: the operator sees it REJECTED.
+    monkeypatch.setitem(FolderWatch.__init__.__kwdefaults__, "incomplete_settle_s", 0.3)
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    threading.Timer(0.2, lambda: (folder / "zero.jpg").write_bytes(b"")).start()
+    tally, _ = cli.watch_folder(folder, options=ProcessOptions(), out_dir=tmp_path / "out", as_json=False,
+                                poll=0.05, max_files=1, idle_exit=20)
+    assert tally.rejected == 1
+    out = capsys.readouterr().out
+    assert "REJECTED" in out and "zero.jpg" in out and "empty (0 bytes)" in out, out

@@ -160,8 +160,14 @@ def test_annotation_migration_from_version_1(data: Path, monkeypatch):
         m.setattr(db, "MIGRATIONS", v1)
         with open_record(data, clock=clock) as record:
             assert record.schema_version == 1
-            key = record.add_form(scan_sha256="a" * 64, source_path=write(data / "old.png", b"old"),
-                                  is_copy=False, actor="tester", form_id="IFB1-OLD")
+    # A form and its scan as ifb1 with the v1 schema wrote them.
+    write(data / "old.png", b"old")
+    conn = raw(data)
+    key = conn.execute("INSERT INTO forms (form_id, scan_sha256, source_path, received_utc, is_copy, status)"
+                       " VALUES ('IFB1-OLD', ?, 'old.png', '2025-03-01T09:30:00.000000Z', 0, 'received')",
+                       ("a" * 64,)).lastrowid
+    conn.execute("INSERT INTO artefacts (form_key, kind, root, relpath, added_utc)"
+                 " VALUES (?, 'scan', 'data', 'old.png', '2025-03-01T09:30:00.000000Z')", (key,))
     cols = {r[1] for r in raw(data).execute("PRAGMA table_info(prints)")}
     assert "annotation_code" not in cols
     # Print rows as ifb1 with the v1 schema wrote them.
@@ -174,6 +180,9 @@ def test_annotation_migration_from_version_1(data: Path, monkeypatch):
         assert record.schema_version == db.MIGRATIONS[-1][0] >= 2
         migrated = [e for e in record.events() if e.kind == "schema-migrated"]
         assert [(e.details["from"], e.details["to"]) for e in migrated] == [(1, v) for v in range(2, db.MIGRATIONS[-1][0] + 1)]
+        # v3: the scan's registration carries its content hash
+        (scan,) = record.artefacts(key)
+        assert scan.sha256 == "a" * 64 and scan.removed_utc is None
         assert [p.annotation_code for p in record.prints(key)] == [None, None]  # not read back then
         assert [(p.position, p.present, p.quality) for p in record.prints(key)] == [(1, True, 40.0), (2, False, None)]
         # New rows keep the text read; only on empty boxes and only AMP/XX/UP.
@@ -402,7 +411,7 @@ def test_deletes_an_unsuitable_copy_and_everything_derived(data: Path, three_for
         assert all(p.exists() for p in orig_files + good_files)
         note = (
             f"Fingerprints received on 2025-03-01 were unsuitable for scanning ({REASON}) "
-            "and were deleted on 2025-03-04."
+            f"and were deleted on 2025-03-04. Scan file deleted: {copy_files[0]}."
         )
         (d,) = record.deletions()
         assert (d.status, d.deleted_on, d.received_on, d.note, d.form_id) == (
@@ -602,3 +611,33 @@ def test_cli_delete_dry_run_and_audit_log(data: Path, three_forms):
     kinds = [line.split()[2] for line in log.output.splitlines()]
     assert kinds == ["received", "processed", "flagged", "delete-intent", "deleted"]
     assert "carol" in log.output.splitlines()[-1]
+
+
+def test_deletion_hashes_each_file_and_leaves_other_content_alone(data: Path):
+    with open_record(data, clock=clock) as record:
+        key, files = add_scanned_form(record, data, "c", is_copy=True, verdict="unsuitable")
+        crop = files[1]
+        record.add_artefact(key, "crop", crop, sha256=hashlib.sha256(b"crop").hexdigest())
+    scan = files[0]
+    recorded = hashlib.sha256(scan.read_bytes()).hexdigest()
+    scan.write_bytes(b"another scan saved under the same name")
+    crop.write_bytes(b"another crop")
+    with open_record(data, clock=clock) as record:
+        dry = delete_unsuitable(record, actor="alice", dry_run=True, now=DELETE_AT)
+        assert set(dry.outcomes[0].remaining) == {str(scan), str(crop)}
+        report = delete_unsuitable(record, actor="alice", now=DELETE_AT)
+        (o,) = report.outcomes
+        assert o.action == "pending" and set(o.remaining) == {str(scan), str(crop)}
+        (err,) = [e for e in o.errors if e.startswith(str(scan))]
+        assert recorded in err and hashlib.sha256(scan.read_bytes()).hexdigest() in err
+        assert "deleted" not in _kinds(record, key)
+    assert scan.read_bytes() == b"another scan saved under the same name" and crop.read_bytes() == b"another crop"
+    # Files registered without a hash (before schema version 3) other than the scan are removed as before.
+    assert not files[2].exists()
+    # The recorded content back (or the names freed): the deletion completes.
+    scan.write_bytes(b"scan of c")
+    crop.unlink()
+    with open_record(data, clock=clock) as record:
+        assert delete_unsuitable(record, actor="alice", now=DELETE_AT).ok
+        assert record.form(key).status == "deleted"
+    assert not scan.exists()
