@@ -21,6 +21,14 @@ symbol for zxing twice: as measured, and as narrow/wide for two-width codes
 pulls wide and narrow widths towards each other past zxing's 1.5x ratio
 test while keeping their order. The hard read costs ~150-300 ms and runs
 only on labels the quick tries could not read.
+
+A wrong id is worse than none (a wrong id files the prints on another child's
+case; none sends the form to manual entry). Code 128, DataMatrix, QR and PDF417
+carry a check character or error detection that zxing verifies; Code 39 as
+printed on labels usually has none, so one misjudged bar can turn it into another
+valid-looking id. A Code 39 id is therefore trusted only when two reads agree
+(two crop variants, angles, profile rows or redraws); one read alone goes to
+manual entry.
 """
 
 from __future__ import annotations
@@ -34,6 +42,8 @@ from ifb1.barcode.ids import validate_form_id
 
 # Formats seen on IFB1 labels; limiting zxing to them is ~15-20% faster.
 EXPECTED_FORMATS = ("Code128", "Code39", "DataMatrix", "QRCode", "PDF417")
+# Symbologies whose reads carry no check the decoder verifies: an id needs two agreeing reads.
+UNCHECKED_FORMATS = ("Code39",)
 _MAX_TEXT = 256
 
 
@@ -69,6 +79,9 @@ class BarcodeParams:
         Resolution of the angle search (enough to resolve 0.2 mm bars).
     hard_max_ppi : float
         Resolution cap of the crop the profile is taken from.
+    confirm_unchecked : int
+        Agreeing reads needed before an id in a symbology without a check character
+        (Code 39) is trusted; fewer sends the form to manual entry.
     bar_height_mm : float
         Length averaged along the bars for the angle search (shorter than a
         label's bars, longer than the halftone period).
@@ -89,6 +102,7 @@ class BarcodeParams:
     hard_angle_range_deg: float = 12.0
     hard_search_ppi: float = 300.0
     hard_max_ppi: float = 600.0
+    confirm_unchecked: int = 2
     bar_height_mm: float = 4.0
     profile_upsample: int = 4
     edge_sigma_mm: tuple[float, ...] = (0.05, 0.08, 0.12)
@@ -145,6 +159,10 @@ class BarcodeResult:
         ``"zone"`` when the zone crop answered, ``"page"`` when the whole page
         was read, ``"none"`` when nothing was found.
     elapsed_ms : float
+    unconfirmed : tuple of str
+        Valid-looking ids read only once in a symbology without a check character
+        (Code 39): not trusted, so the form goes to manual entry (``chosen`` is None
+        unless another symbol was trusted).
     """
 
     form_id: str | None
@@ -152,6 +170,7 @@ class BarcodeResult:
     hits: tuple[BarcodeHit, ...] = field(default_factory=tuple)
     searched: str = "none"
     elapsed_ms: float = 0.0
+    unconfirmed: tuple[str, ...] = ()
 
 
 def _formats(names):
@@ -349,14 +368,34 @@ def _render_elements(widths: np.ndarray, *, quiet: int, rows: int = 24) -> np.nd
     return np.pad(np.repeat(row[None], rows, axis=0), ((8, 8), (0, 0)), constant_values=255)
 
 
+def _trusted_texts(reads, confirm: int) -> set[str]:
+    """Valid ids among ``(text, format)`` reads that can be trusted: any read of a checked
+    symbology, or ``confirm`` agreeing reads of an unchecked one (Code 39)."""
+    out = set()
+    counts: dict[str, int] = {}
+    for text, fmt in reads:
+        fid = validate_form_id(text)
+        if fid is None:
+            continue
+        if fmt not in UNCHECKED_FORMATS:
+            out.add(text)
+        else:
+            counts[text] = counts.get(text, 0) + 1
+            if counts[text] >= confirm:
+                out.add(text)
+    return out
+
+
 def _hard_linear_read(image, transform, x0, y0, size_mm, centre_mm, params: BarcodeParams,
                       page_px_per_mm: float, formats) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
     """The profile read of a dense linear label in the zone (module docstring).
 
-    Returns (text, format, corners in crop px, crop -> page affine) per symbol read.
+    Stops at the first trusted id (:func:`_trusted_texts`). Returns (text, format,
+    corners in crop px, crop -> page affine) per symbol read.
     """
     import cv2
 
+    confirm = max(1, int(params.confirm_unchecked))
     angle = _label_angle(image, transform, x0, y0, size_mm, centre_mm, params, page_px_per_mm)
     px = min(page_px_per_mm, params.hard_max_ppi / 25.4)
     a = _crop_affine(transform, x0, y0, px, angle, centre_mm)
@@ -396,7 +435,7 @@ def _hard_linear_read(image, transform, x0, y0, size_mm, centre_mm, params: Barc
                     xl, xr = float(xs.min()) / up + cx0, float(xs.max()) / up + cx0
                     corners = np.array([[xl, r0], [xr, r0], [xr, r1], [xl, r1]], np.float64)
                     out.append((text, fmt, corners, a))
-                if any(validate_form_id(t) is not None for t, *_ in out):
+                if _trusted_texts([(t, f) for t, f, *_ in out], confirm):
                     return out
     return out
 
@@ -484,25 +523,30 @@ def decode_barcode(
     size = (int(round(w_mm * px_mm)), int(round(h_mm * px_mm)))
     hits: list[BarcodeHit] = []
     searched = "none"
+    confirm = max(1, int(params.confirm_unchecked))
+
+    def trusted() -> set[str]:
+        return _trusted_texts([(h.text, h.format) for h in hits], confirm)
+
     for angle in (0.0, *params.extra_angles_deg):
         a = _crop_affine(transform, x0, y0, px_mm, angle, tuple(zone_centre_mm))
         crop = _warp(image, a, size)
         for variant in _variants(crop):
             hits += collect(_read(variant, formats), a)
-            if any(h.valid_id for h in hits):
+            if trusted():
                 break
-        if any(h.valid_id for h in hits):
+        if trusted():
             break
     # 1b. Dense linear codes on degraded copies: the profile read (only after the quick tries failed).
     linear = _formats([f for f in params.formats if f in _LINEAR])
-    if params.hard_read and linear and not any(h.valid_id for h in hits):
+    if params.hard_read and linear and not trusted():
         for text, fmt, pts, a in _hard_linear_read(image, transform, x0, y0, (w_mm, h_mm), tuple(zone_centre_mm),
                                                    params, page_px_per_mm, linear):
             hits += collect([(text, fmt, pts)], a)
     if hits:
         searched = "zone"
     # 2. The whole page, deskewed and at a modest resolution.
-    if not any(h.valid_id for h in hits):
+    if not trusted():
         pw_mm, ph_mm = layout.page_mm
         px_mm = min(page_px_per_mm, params.page_max_ppi / 25.4)
         margin = 10.0  # a slightly larger canvas than the page keeps shifted labels
@@ -513,7 +557,11 @@ def decode_barcode(
         if more:
             hits = hits + more
             searched = "page"
-    hits = _group(hits, same_px)
+    ok = trusted()
+    unconfirmed = tuple(sorted({h.text for h in hits if h.valid_id and h.text not in ok}))
+    # An id read once in a symbology without a check character is not an id (manual entry).
+    hits = _group([h if h.valid_id <= (h.text in ok) else BarcodeHit(h.text, h.format, h.corners_px, False)
+                   for h in hits], same_px)
     chosen = None
     if hits:
         def key(h):
@@ -522,11 +570,14 @@ def decode_barcode(
 
         hits.sort(key=key)
         chosen = hits[0]
-    form_id = validate_form_id(chosen.text) if chosen is not None else None
+        if not chosen.valid_id and chosen.text in unconfirmed:
+            chosen = None
+    form_id = validate_form_id(chosen.text) if chosen is not None and chosen.valid_id else None
     return BarcodeResult(
         form_id=form_id,
         chosen=chosen,
         hits=tuple(hits),
         searched=searched,
         elapsed_ms=(time.perf_counter() - t0) * 1000.0,
+        unconfirmed=unconfirmed,
     )

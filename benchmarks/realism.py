@@ -1,7 +1,10 @@
 """Compare a generated rolled print with real inked rolled prints (NIST SD14), side by side.
 
 Writes a picture (generated left, real right) and prints simple statistics for both: ridge period,
-ridge width, ink coverage, density contrast. The real prints are read from
+ridge width, ink coverage, density contrast, fine texture. Generated prints are measured twice: as
+the ink lies on the paper (with the prints' WSQ-like loss), and as the generator's flatbed scan
+sees them at 500 ppi (tone, blur, sharpening, noise, paper grain), normalised to the paper's grey
+like the SD14 crops (paper 255). The real prints are read from
 /work/shared/quality-reference/sd14 (or --reference) when present, for calibration only; without
 them only the generated print is shown and measured.
 
@@ -22,7 +25,9 @@ import numpy as np
 
 from ifb1.samples.fingerprint import make_person
 from ifb1.samples.impression import rolled_impression
-from ifb1.samples.ink import ink_print, random_damage
+from ifb1.samples.generate import FormOptions
+from ifb1.samples.ink import compression_loss, ink_print, random_damage
+from ifb1.samples.scan import flatbed_scan, make_geometry
 
 DEFAULT_REF = Path("/work/shared/quality-reference/sd14")
 CANVAS = (704, 768)  # SD14 crop size (rows, cols), 500 ppi
@@ -65,7 +70,7 @@ def stats(density: np.ndarray) -> dict[str, float]:
     fg = foreground(density)
     if fg.sum() < 1000:
         return {k: float("nan") for k in ("period_px", "ridge_width_px", "coverage", "ridge_density",
-                                          "valley_density", "local_std", "fg_fraction")}
+                                          "valley_density", "local_std", "fine_texture", "fg_fraction")}
     local_mean = cv2.GaussianBlur(density.astype(np.float32), (0, 0), 5.0)
     ridge = (density > local_mean) & fg
     dist = cv2.distanceTransform(ridge.astype(np.uint8), cv2.DIST_L2, 5)
@@ -73,6 +78,8 @@ def stats(density: np.ndarray) -> dict[str, float]:
     d = density[fg]
     mean = cv2.blur(density.astype(np.float32), (9, 9))
     var = cv2.blur(density.astype(np.float32) ** 2, (9, 9)) - mean ** 2
+    # Fine texture: what is left below 0.07 mm (sensor noise, ink grain, coding loss).
+    fine = density.astype(np.float32) - cv2.GaussianBlur(density.astype(np.float32), (0, 0), 1.0)
     return {
         "period_px": ridge_period(density, fg),
         "ridge_width_px": float(np.median(2.0 * dist[skel] - 1.0)) if skel.any() else float("nan"),
@@ -80,21 +87,37 @@ def stats(density: np.ndarray) -> dict[str, float]:
         "ridge_density": float(np.percentile(d, 90)),
         "valley_density": float(np.percentile(d, 10)),
         "local_std": float(np.sqrt(np.clip(var, 0, None))[fg].mean()),
+        "fine_texture": float(fine[fg].std()),
         "fg_fraction": float(fg.mean()),
     }
 
 
 def generated_rolled(seed: int, quality: str, finger: int) -> np.ndarray:
+    """A generated rolled print's ink density on an SD14-sized canvas, with the generator's
+    WSQ-like loss (its default range of steps)."""
     rng = np.random.default_rng(seed)
     person = make_person(rng)
     imp = rolled_impression(person[finger - 1], rng)
     ink = ink_print(imp, rng, damage=random_damage(rng, quality=quality))
+    lo, hi = FormOptions().print_compression
+    dens = compression_loss(ink.density, float(rng.uniform(lo, hi)))
     canvas = np.zeros(CANVAS, np.float32)
-    h, w = ink.density.shape
+    h, w = dens.shape
     y0, x0 = max(0, (CANVAS[0] - h) // 2), max(0, (CANVAS[1] - w) // 2)
     hh, ww = min(h, CANVAS[0]), min(w, CANVAS[1])
-    canvas[y0:y0 + hh, x0:x0 + ww] = ink.density[:hh, :ww]
+    canvas[y0:y0 + hh, x0:x0 + ww] = dens[:hh, :ww]
     return canvas
+
+
+def scanned(density: np.ndarray, seed: int) -> np.ndarray:
+    """The print as the generator's flatbed scan sees it at 500 ppi, as density normalised to
+    the paper's grey (as the SD14 crops are: paper 255)."""
+    rng = np.random.default_rng([seed, 500])
+    page = np.clip(255.0 * (1.0 - 0.88 * density) + 0.5, 0, 255).astype(np.uint8)
+    geom = make_geometry(page.shape[::-1], rotation_deg=0.0, scale=1.0, offset_px=(0.0, 0.0), upside_down=False)
+    img = flatbed_scan(page, geom, rng, ppi=500.0)
+    paper = max(1.0, float(np.percentile(img, 99)))
+    return np.clip(1.0 - img.astype(np.float32) / paper, 0.0, 1.0)
 
 
 def main() -> None:
@@ -112,8 +135,9 @@ def main() -> None:
     args = ap.parse_args()
 
     gen = generated_rolled(args.seed, args.quality, args.finger)
-    gen_stats = [stats(generated_rolled(args.seed + i, args.quality, 1 + (args.finger + i - 1) % 10))
-                 for i in range(args.n_gen)]
+    gens = [generated_rolled(args.seed + i, args.quality, 1 + (args.finger + i - 1) % 10) for i in range(args.n_gen)]
+    gen_stats = [stats(g) for g in gens]
+    scan_stats = [stats(scanned(g, args.seed + i)) for i, g in enumerate(gens)]
     tiles = [(255 * (1 - gen)).astype(np.uint8)]
     real_stats = []
     refs = sorted(args.reference.glob("*.png")) if args.reference.is_dir() else []
@@ -142,11 +166,12 @@ def main() -> None:
         print(f"example: {args.example} ({args.example.stat().st_size // 1024} KB)")
 
     keys = list(gen_stats[0])
-    print(f"{'statistic (median)':<20}{'generated':>12}{'SD14 real':>12}")
+    print(f"{'statistic (median)':<20}{'generated ink':>14}{'as scanned':>12}{'SD14 real':>12}")
     for k in keys:
         g = np.nanmedian([s[k] for s in gen_stats])
+        sc = np.nanmedian([s[k] for s in scan_stats])
         r = np.nanmedian([s[k] for s in real_stats]) if real_stats else float("nan")
-        print(f"{k:<20}{g:>12.3f}{r:>12.3f}")
+        print(f"{k:<20}{g:>14.3f}{sc:>12.3f}{r:>12.3f}")
     print(f"({len(gen_stats)} generated, {len(real_stats)} real) picture: {out}")
 
 

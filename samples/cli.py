@@ -42,12 +42,12 @@ def samples() -> None:
               type=click.Choice(["Code128", "Code39", "DataMatrix", "QRCode"]), help="Barcode symbology.")
 @click.option("--rgb", is_flag=True, help="Colour scans (tinted paper) instead of 8-bit grey.")
 @click.option("--masks", is_flag=True, help="Also write each print's foreground mask as PNG.")
-@click.option("--jpeg-quality", "jpeg_quality", default=90, show_default=True, type=click.IntRange(30, 100),
-              help="JPEG quality when writing JPEG files.")
+@click.option("--jpeg-quality", "jpeg_quality", default=None, type=click.IntRange(30, 100),
+              help="JPEG quality when writing JPEG files  [default: the scanner's own, 75-92 per scan].")
 @click.option("--start", default=1, show_default=True, type=click.IntRange(0, None),
               help="Index of the first form (file form_<index>).")
 def make(out_dir: Path, count: int, seed: int, ppi: str, copies: float, upside_down: float, fmt: str, barcode: str,
-         rgb: bool, masks: bool, jpeg_quality: int, start: int) -> None:
+         rgb: bool, masks: bool, jpeg_quality: int | None, start: int) -> None:
     """Generate COUNT scans and their ground-truth JSON into OUT.
 
     Same seed, same options: the same bytes. Resolution metadata is usually

@@ -44,6 +44,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 import cv2
 import numpy as np
@@ -54,7 +55,7 @@ from ifb1.samples.form import (Pen, PrintStyle, check_ppi, fill_fields, invented
 from ifb1.samples.label import (BARCODE_FORMATS, LABEL_EDGE_MARGIN_MM, LabelParams, damage_label,
                                 label_half_extent_mm, render_label, stick_label, symbol_in_image)
 from ifb1.samples.scan import (CopyParams, ScanParams, flatbed_scan, print_and_copy, random_geometry,
-                               second_generation, transform_points)
+                               random_look, second_generation, transform_points)
 
 SCHEMA = "ifb1-truth/1"
 FORMATS = ("png", "tiff", "jpeg", "pdf")
@@ -96,6 +97,10 @@ class FormOptions:
         Chance per loop or whorl rolled print of a hand-written ridge count beside it.
     copy_degradation : tuple of float
         Range of a copy's degradation strength (0 mild .. 1 severe).
+    print_compression : tuple of float
+        Range of the WSQ-like loss in each synthesised print (the finest subband's
+        quantiser step, :func:`ifb1.samples.ink.compression_loss`; 12 is the NBIS WSQ
+        codec at 0.75 bpp); ``(0, 0)`` for none.
     clean : bool
         Geometry-only scan (no tone curve, blur, noise or copy degradation): for tests.
     layout_path : str or None
@@ -117,6 +122,7 @@ class FormOptions:
     barcode_damage_rate: float = 0.03
     ridge_count_rate: float = 0.5
     copy_degradation: tuple[float, float] = (0.0, 1.0)
+    print_compression: tuple[float, float] = (8.0, 16.0)
     clean: bool = False
     layout_path: str | None = None
     scan: ScanParams = field(default_factory=ScanParams)
@@ -170,9 +176,10 @@ def _rngs(seed: int, index: int, n: int) -> list[np.random.Generator]:
 def _prints_api():
     from ifb1.samples.fingerprint import make_person
     from ifb1.samples.impression import plain_impression, rolled_impression, slap_impression
-    from ifb1.samples.ink import ink_print, random_damage
+    from ifb1.samples.ink import compression_loss, ink_print, random_damage
 
-    return make_person, rolled_impression, plain_impression, slap_impression, ink_print, random_damage
+    return (make_person, rolled_impression, plain_impression, slap_impression, ink_print, random_damage,
+            compression_loss)
 
 
 def _resize_to_ppi(arr: np.ndarray, ppi: int, *, is_mask: bool) -> np.ndarray:
@@ -261,7 +268,49 @@ def verdict_for(boxes: list[dict], *, copy: bool, copy_degradation: float | None
     return "suitable", [f"original with {len(poor)} poor rolled prints"]
 
 
-def generate_form(seed: int, index: int, *, options: FormOptions = FormOptions()) -> GeneratedForm:
+def external_density(image: np.ndarray, *, max_size_px: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Ink density and foreground mask of a grey print image given by the caller (500 ppi).
+
+    The image (a scanned ink print, paper light) keeps its own texture: density is
+    ``1 - grey / paper`` with the paper level taken as its 99th percentile, so the scan's
+    noise, ink grain and compression loss come along. It is cut to at most
+    ``max_size_px = (width, height)`` around its ink's centre of mass.
+
+    Returns
+    -------
+    density : numpy.ndarray
+        float32 in [0, 1].
+    mask : numpy.ndarray
+        bool, where ink varies (ridges), closed: the print's foreground.
+    """
+    img = np.asarray(image)
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    if img.dtype != np.uint8 or img.ndim != 2 or min(img.shape) < 32:
+        raise ValueError(f"a print image must be uint8 grey of at least 32 x 32 px, got {img.dtype} {img.shape}")
+    paper = max(1.0, float(np.percentile(img, 99)))
+    dens = np.clip(1.0 - img.astype(np.float32) / np.float32(paper), 0.0, 1.0)
+    mw, mh = max_size_px
+    h, w = dens.shape
+    if w > mw or h > mh:
+        wsum = cv2.GaussianBlur(dens, (0, 0), 8.0)
+        ys, xs = np.mgrid[0:h, 0:w]
+        tot = float(wsum.sum()) or 1.0
+        cy, cx = float((wsum * ys).sum() / tot), float((wsum * xs).sum() / tot)
+        cw, ch = min(w, mw), min(h, mh)
+        x0 = int(np.clip(round(cx - cw / 2), 0, w - cw))
+        y0 = int(np.clip(round(cy - ch / 2), 0, h - ch))
+        dens = np.ascontiguousarray(dens[y0:y0 + ch, x0:x0 + cw])
+    mean = cv2.blur(dens, (17, 17))
+    var = cv2.blur(dens * dens, (17, 17)) - mean * mean
+    fg = (np.sqrt(np.clip(var, 0, None)) > 0.08).astype(np.uint8)
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (25, 25))
+    fg = cv2.morphologyEx(cv2.morphologyEx(fg, cv2.MORPH_CLOSE, k), cv2.MORPH_OPEN, k)
+    return dens, fg.astype(bool)
+
+
+def generate_form(seed: int, index: int, *, options: FormOptions = FormOptions(),
+                  prints: Mapping[int, np.ndarray] | None = None) -> GeneratedForm:
     """Generate one scanned IFB1 form and its ground truth.
 
     Parameters
@@ -270,6 +319,12 @@ def generate_form(seed: int, index: int, *, options: FormOptions = FormOptions()
         Non-negative; the same pair (and options) always gives the same scan.
     options : FormOptions
         Resolution, copy or original, feed direction, barcode format, rates.
+    prints : mapping of int to numpy.ndarray, optional
+        Print images to use instead of synthesised ones: box position -> uint8 grey
+        image at 500 ppi, paper light (e.g. real scanned ink prints, for benchmarks
+        that must not put them in the repository). Each is cut to fit its box
+        (:func:`external_density`) and placed near the box's centre; its truth has
+        ``source`` ``"external"``, no damage and no quality (never "poor").
 
     Returns
     -------
@@ -281,7 +336,8 @@ def generate_form(seed: int, index: int, *, options: FormOptions = FormOptions()
     ppi = check_ppi(options.ppi)
     if options.barcode_format not in BARCODE_FORMATS:
         raise ValueError(f"barcode_format must be one of {BARCODE_FORMATS}, got {options.barcode_format!r}")
-    make_person, rolled_impression, plain_impression, slap_impression, ink_print, random_damage = _prints_api()
+    (make_person, rolled_impression, plain_impression, slap_impression, ink_print, random_damage,
+     compression_loss) = _prints_api()
     layout: Layout = load_layout(options.layout_path)
     r_plan, r_details, r_fp, r_place, r_label, r_copy, r_scan = _rngs(seed, index, 7)
     s = px_per_mm(ppi)
@@ -316,9 +372,23 @@ def generate_form(seed: int, index: int, *, options: FormOptions = FormOptions()
             fingers = (2, 3, 4, 5) if pos == 13 else (7, 8, 9, 10)
         entry = {"position": pos, "finger": box.finger, "impression": box.impression, "fingers": list(fingers),
                  "present": True, "annotation": None, "print_bbox_px": None, "damage": None,
-                 "quality": None, "poor": False,
+                 "quality": None, "poor": False, "source": "synthetic",
                  "pattern": masters[fingers[0] - 1].pattern if len(fingers) == 1 else None,
                  "patterns": [masters[f - 1].pattern for f in fingers]}
+        if prints is not None and pos in prints:
+            # A caller's print image (a real scanned ink print for a benchmark): placed as it is.
+            room = (int((bx1 - bx0) - 2.0 * s), int((by1 - by0) - 6.0 * s))  # below the box's label
+            room500 = (int(room[0] * 500 / ppi), int(room[1] * 500 / ppi))
+            dens, mask = external_density(prints[pos], max_size_px=room500)
+            dens = _resize_to_ppi(dens, ppi, is_mask=False)
+            mask = _resize_to_ppi(mask, ppi, is_mask=True)
+            tl = (int(round((bx0 + bx1) / 2 - dens.shape[1] / 2)),
+                  int(round(by1 - 1.0 * s - dens.shape[0])))
+            place_density(page, dens, tl, strength=1.0)
+            placed[pos] = (mask, tl)
+            entry.update(source="external", pattern=None, patterns=[])
+            box_truth[pos] = entry
+            continue
         present_fingers = tuple(f for f in fingers if f not in missing)
         if not present_fingers:
             note = missing[fingers[0]]
@@ -341,8 +411,9 @@ def generate_form(seed: int, index: int, *, options: FormOptions = FormOptions()
             imp = slap_impression([masters[f - 1] for f in fingers], r_fp, hand="right" if pos == 13 else "left")
         damage = random_damage(r_fp, quality=q)
         inked = ink_print(imp, r_fp, damage=damage)
+        step = float(r_fp.uniform(*options.print_compression))
+        dens, mask = compression_loss(inked.density, step), inked.mask
         t_fp += clock() - t0
-        dens, mask = inked.density, inked.mask
         if len(present_fingers) != len(fingers):
             # A missing finger of a slap: lift its contact off the paper.
             gone = np.zeros(mask.shape, bool)
@@ -393,15 +464,20 @@ def generate_form(seed: int, index: int, *, options: FormOptions = FormOptions()
 
     t_render_end = clock()
     copy_strength = None
+    copy_print: dict | None = None
     if options.copy:
         copy_strength = round(float(r_copy.uniform(*options.copy_degradation)), 4)
         if not options.clean:
-            page = print_and_copy(page, r_copy, strength=copy_strength, ppi=ppi, params=options.copy_params)
+            copy_print = {}
+            page = print_and_copy(page, r_copy, strength=copy_strength, ppi=ppi, params=options.copy_params,
+                                  record=copy_print)
 
     t_copy_end = clock()
     size = page_size_px(layout, ppi)
     geom = random_geometry(r_scan, size, ppi=ppi, upside_down=upside_down, params=options.scan)
-    image = flatbed_scan(page, geom, r_scan, params=options.scan, rgb=options.rgb, ppi=ppi, clean=options.clean)
+    look = random_look(r_scan, ppi=ppi, params=options.scan)
+    image = flatbed_scan(page, geom, r_scan, look=look, params=options.scan, rgb=options.rgb, ppi=ppi,
+                         clean=options.clean)
     if options.copy and not options.clean:
         image = second_generation(image, strength=copy_strength, params=options.copy_params)
     t_scan_end = clock()
@@ -424,7 +500,7 @@ def generate_form(seed: int, index: int, *, options: FormOptions = FormOptions()
                 entry["present"] = False  # ran entirely off the scan
         boxes_out.append({k: entry[k] for k in ("position", "finger", "impression", "fingers", "corners_px",
                                                 "present", "annotation", "print_bbox_px", "damage", "quality",
-                                                "poor", "pattern", "patterns")})
+                                                "poor", "source", "pattern", "patterns")})
     sym = geom.apply(symbol_page)
     label_damage = ["pen stroke or scuff across the symbol"] if damaged_label else []
     # The label is on the paper, but the scanner may crop the sheet's edge: a symbol whose
@@ -443,6 +519,8 @@ def generate_form(seed: int, index: int, *, options: FormOptions = FormOptions()
         "image_size_px": [int(size[0]), int(size[1])],
         "color": "rgb" if options.rgb else "grey",
         "copy_degradation": copy_strength,
+        "copy_print": copy_print,
+        "scanner_jpeg_quality": look.jpeg_quality,
         "barcode": {"text": form_id, "format": options.barcode_format,
                     "corners_px": [[round(float(a), 3), round(float(b), 3)] for a, b in sym],
                     "angle_on_page_deg": round(angle, 3), "damaged": bool(label_damage),
@@ -527,7 +605,7 @@ def encode_image(image: np.ndarray, fh, *, fmt: str, ppi_in_metadata: int | None
 
 
 def save_scan(form: GeneratedForm, path: Path, *, fmt: str, ppi_in_metadata: int | None,
-              masks: bool = False, jpeg_quality: int = 90) -> dict:
+              masks: bool = False, jpeg_quality: int | None = None) -> dict:
     """Write a scan, its ground-truth JSON beside it (``<stem>.json``) and, optionally, masks.
 
     Parameters
@@ -544,8 +622,9 @@ def save_scan(form: GeneratedForm, path: Path, *, fmt: str, ppi_in_metadata: int
     masks : bool
         Also write each present print's foreground mask as ``<stem>_mask_PP.png``
         (cropped to its ``print_bbox_px``).
-    jpeg_quality : int
-        JPEG quality when ``fmt`` is ``"jpeg"``.
+    jpeg_quality : int, optional
+        JPEG quality when ``fmt`` is ``"jpeg"``; by default the scanner's own for this scan
+        (``scanner_jpeg_quality`` in the truth, drawn in 75-92).
 
     Returns
     -------
@@ -562,6 +641,9 @@ def save_scan(form: GeneratedForm, path: Path, *, fmt: str, ppi_in_metadata: int
     truth["format"] = fmt
     # A PDF always states a page size; the truth says what a reader will infer from it.
     truth["ppi_in_metadata"] = int(ppi_in_metadata) if ppi_in_metadata else (72 if fmt == "pdf" else None)
+    if jpeg_quality is None:
+        jpeg_quality = int(truth.get("scanner_jpeg_quality") or 90)
+    truth["jpeg_quality"] = int(jpeg_quality) if fmt == "jpeg" else None
     _write_private(path, lambda fh: encode_image(form.image, fh, fmt=fmt, ppi_in_metadata=ppi_in_metadata,
                                                  jpeg_quality=jpeg_quality))
     if masks:

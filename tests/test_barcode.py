@@ -171,3 +171,41 @@ def test_profile_edges_recover_blurred_narrow_elements():
     assert edges.size == widths.size + 1
     assert np.abs(edges - (60 + np.r_[0, np.cumsum(widths)])).max() <= 2
     assert np.array_equal(_two_widths(np.diff(edges)), widths == 16)
+
+
+def test_code39_needs_two_agreeing_reads():
+    """Code 39 carries no check character: one read of a valid-looking id is not trusted."""
+    from ifb1.barcode.decode import _trusted_texts
+
+    assert _trusted_texts([("IFB1-2026-000123", "Code39")], 2) == set()
+    assert _trusted_texts([("IFB1-2026-000123", "Code39")] * 2, 2) == {"IFB1-2026-000123"}
+    assert _trusted_texts([("IFB1-2026-000123", "Code39"), ("IFB1-2026-000128", "Code39")], 2) == set()
+    assert _trusted_texts([("IFB1-2026-000123", "Code128")], 2) == {"IFB1-2026-000123"}
+    assert _trusted_texts([("../etc", "Code128")], 2) == set()
+
+
+def test_a_single_code39_read_goes_to_manual_entry(monkeypatch):
+    """A misread that zxing reports once (here: a fake read of the first crop only) is not an id."""
+    import ifb1.barcode.decode as dec
+
+    page, t = _page_with([])  # no symbol at all: only the fake read
+    calls = []
+    real = dec._read
+
+    def once(img, formats, binarizer="LocalAverage", **kw):
+        calls.append(1)
+        if len(calls) == 1:
+            h, w = img.shape[:2]
+            pts = np.array([[w * 0.3, h * 0.4], [w * 0.7, h * 0.4], [w * 0.7, h * 0.6], [w * 0.3, h * 0.6]])
+            return [("IFB1-2026-000999", "Code39", pts)]
+        return real(img, formats, binarizer, **kw)
+
+    monkeypatch.setattr(dec, "_read", once)
+    res = dec.decode_barcode(page, transform=t, layout=LAYOUT)
+    assert res.form_id is None and res.chosen is None
+    assert res.unconfirmed == ("IFB1-2026-000999",)
+    # A real Code 39 label reads twice (two crop variants) and is trusted.
+    monkeypatch.setattr(dec, "_read", real)
+    page, t = _page_with([("IFB1-2026-000123", "Code39", ZONE_CENTRE, 3)])
+    res = dec.decode_barcode(page, transform=t, layout=LAYOUT)
+    assert res.form_id == "IFB1-2026-000123" and res.unconfirmed == ()

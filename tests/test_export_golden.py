@@ -51,8 +51,9 @@ def layout(data: bytes) -> list:
 
 @pytest.fixture(scope="module")
 def form(tmp_path_factory):
-    # Seed 5, form 1: a suitable original whose left ring finger (9) is marked "XX".
-    g = generate_form(5, 1, options=FormOptions(ppi=300, missing_rate=1.0, annotation_rate=1.0,
+    # Seed 5, form 24: a suitable original whose left ring finger (9) is marked "XX", every other
+    # print found.
+    g = generate_form(5, 24, options=FormOptions(ppi=300, missing_rate=1.0, annotation_rate=1.0,
                                                 poor_inking_rate=0.05, upside_down=False))
     path = tmp_path_factory.mktemp("golden") / "form.png"
     save_scan(g, path, fmt="png", ppi_in_metadata=300)
