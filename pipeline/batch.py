@@ -630,14 +630,15 @@ def _export_prints(rec, form_key: int, *, policy: Policy) -> list:
             if reference is not None and scorer != reference and p.position not in SLAP_POSITIONS:
                 # Scored by the fast scorer only (a form decided in review, an older
                 # record): NIST's NFIQ 2 of exactly what is exported, when it is here.
-                data = data if data is not None else wsq_encode(image)
-                decoded = wsq_decode(data)[0]
+                if data is None:
+                    data = wsq_encode(image)
+                    image = wsq_decode(data)[0]
                 try:
-                    nq = score_nist(decoded)
+                    nq = score_nist(image)
                 except NistScorerUnavailable:
                     pass
                 else:
-                    image, quality, scorer = decoded, nq.quality, reference
+                    quality, scorer = nq.quality, reference
         out.append(_export_print(p.position, p.present, image, quality,
                                  _missing_of(p.position, p.present, p.annotation_code), scorer=scorer, wsq=data))
     return out

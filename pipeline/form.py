@@ -360,16 +360,22 @@ def print_image(box, *, margin_mm: float = 1.5) -> PrintImage:
     h, w = box.crop.shape[:2]
     x0, y0, x1, y1 = (0, 0, w, h) if box.bbox is None else box.bbox
     m = int(round(margin_mm * box.ppi / 25.4))
-    region = (max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m))
     # WSQ needs 32 px a side; a print's region is always larger in practice.
-    if region[2] - region[0] < 32 or region[3] - region[1] < 32:
-        cx, cy = (region[0] + region[2]) // 2, (region[1] + region[3]) // 2
-        region = (max(0, min(cx - 16, w - 32)), max(0, min(cy - 16, h - 32)),
-                  max(0, min(cx - 16, w - 32)) + 32, max(0, min(cy - 16, h - 32)) + 32)
+    ax0, ax1 = _at_least(max(0, x0 - m), min(w, x1 + m), 32, w)
+    ay0, ay1 = _at_least(max(0, y0 - m), min(h, y1 + m), 32, h)
+    region = (ax0, ay0, ax1, ay1)
     sub = box.crop[region[1]:region[3], region[0]:region[2]]
     data = wsq_encode(sub)
     decoded, _ = wsq_decode(data)
     return PrintImage(image=decoded, wsq=data, box_px=tuple(int(v) for v in region))
+
+
+def _at_least(a0: int, a1: int, n: int, size: int) -> tuple[int, int]:
+    """The span ``[a0, a1)`` widened about its centre to ``n`` px, kept inside ``[0, size)``."""
+    if a1 - a0 >= n:
+        return a0, a1
+    start = max(0, min((a0 + a1) // 2 - n // 2, size - n))
+    return start, start + n
 
 
 def score_print(box, *, scorer: str = "fast", margin_mm: float = 1.5) -> PrintResult:
