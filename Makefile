@@ -31,6 +31,7 @@ demo: $(STAMP)
 	@echo "data/ (case record and audit log), summary.json (the morning report), generated/ (new synthetic scans with truth)"
 
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 
 # Benchmarks run in their own environment: the reference tools (peers) are

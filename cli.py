@@ -1,7 +1,7 @@
 """The ``ifb1`` command line.
 
-Each stage owns its subcommand in its own module; they are imported only when
-invoked so that ``ifb1 --help`` starts fast (no numpy/OpenCV import).
+Each command group has its own thin module under :mod:`ifb1.commands`; they are
+imported only when invoked so that ``ifb1 --help`` starts fast (no numpy/OpenCV import).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from ifb1 import __version__
 
 # name -> "module:attribute" of a click command; loaded lazily.
 SUBCOMMANDS: dict[str, str] = {
-    "samples": "ifb1.samples.cli:samples",
+    "samples": "ifb1.commands.samples:samples",
     "quality": "ifb1.quality.cli:quality",
-    "delete": "ifb1.records.cli:delete",
-    "audit": "ifb1.records.cli:audit",
-    "process": "ifb1.pipeline.cli:process",
-    "batch": "ifb1.pipeline.batch_cli:batch",
-    "export": "ifb1.pipeline.batch_cli:export",
+    "delete": "ifb1.commands.records:delete",
+    "audit": "ifb1.commands.records:audit",
+    "process": "ifb1.commands.process:process",
+    "batch": "ifb1.commands.batch:batch",
+    "export": "ifb1.commands.batch:export",
 }
 
 

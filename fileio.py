@@ -6,9 +6,12 @@ Nothing here imports numpy: the record and the CLI use it too.
 from __future__ import annotations
 
 import errno
+import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def make_private_dirs(path: str | os.PathLike[str]) -> Path:
@@ -53,6 +56,41 @@ def write_private_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) owner-only; tighten an existing one we own."""
+    make_private_dirs(path)
+    try:
+        os.chmod(path, 0o700)
+    except PermissionError:  # a folder owned by someone else: leave it, the files are still 0o600
+        pass
+    return path
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries (a rename or a new file in it) to disk."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json_private(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as JSON, atomically and owner-only."""
+    p = Path(path)
+    make_private_dirs(p.parent)
+    write_private_atomic(p, (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode("utf-8"))
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------- a full or failing disk
@@ -158,3 +196,13 @@ def require_free(folder: str | os.PathLike[str], need: int, *, what: str) -> Non
             f"{human_bytes(need)} free there. Free some space and run again (nothing was changed)",
             folder=folder, free=free, need=need,
         )
+
+
+def raise_if_storage_fault(exc: BaseException, folder: str | os.PathLike[str], need: int = FORM_OUTPUT_FREE) -> None:
+    """Raise the :class:`StorageFault` behind ``exc`` when it is one (a full or failing disk), else return.
+
+    A batch stops on it (exit 2): no file is to blame, and every next one would fail the same way.
+    """
+    fault = storage_fault(exc, folder, need) if isinstance(exc, OSError) else None
+    if fault is not None:
+        raise fault from exc

@@ -68,7 +68,7 @@ def main(argv=None) -> int:
 
     from ifb1.export import parse_transaction
     from ifb1.export.ansi_nist import wsq_decode, wsq_encode
-    from ifb1.pipeline.batch import build_export
+    from ifb1.batch import build_export
     from ifb1.pipeline.form import ProcessOptions, process_form
     from ifb1.pipeline.read import read_scan
     from ifb1.quality.feedback import assess_print

@@ -46,7 +46,7 @@ def main(argv=None) -> int:
 
     cv2.setNumThreads(1)
     from ifb1.forms import load_layout
-    from ifb1.pipeline.intake import load_scan
+    from ifb1.intake.scan import load_scan
     from ifb1.pipeline.read import read_page
     from ifb1.samples.generate import FormOptions, generate_form, save_scan
 

@@ -15,7 +15,7 @@ the ANSI/NIST-ITL export applies, so the score shown, recorded and written in
 
 It is a pure function of the file and its options: it writes nothing, keeps no
 state between calls and returns frozen dataclasses (picklable, so it runs in a
-worker process of :mod:`ifb1.pipeline.batch`). The print crops and the
+worker process of :mod:`ifb1.batch`). The print crops and the
 preview come back in memory; the caller decides where they are written.
 """
 
@@ -646,7 +646,7 @@ def process_form(path: str | Path, *, options: ProcessOptions) -> FormResult:
 
     preview = None
     if options.preview_height > 0:
-        from ifb1.pipeline.cli import render_preview
+        from ifb1.pipeline.preview import render_preview
 
         t = time.perf_counter()
         preview = render_preview(reading.page_image, reading, height=options.preview_height)

@@ -20,7 +20,7 @@ from ifb1.barcode.decode import BarcodeParams, BarcodeResult, decode_barcode
 from ifb1.barcode.ids import safe_output_name, validate_form_id
 from ifb1.forms.layout import Layout
 
-from .intake import DEFAULT_MAX_PIXELS, IntakeError, Page, Scan, load_scan
+from ifb1.intake.scan import DEFAULT_MAX_PIXELS, IntakeError, Page, Scan, load_scan
 from .register import Registration, RegisterParams, RegistrationError, register
 from .segment import BoxRegion, SegmentParams, segment
 

@@ -6,7 +6,7 @@ import pytest
 
 from ifb1.export import parse_transaction
 from ifb1.pipeline.annotation import Annotation, read_annotation
-from ifb1.pipeline.batch import build_export
+from ifb1.batch import build_export
 from ifb1.pipeline.form import ProcessOptions, process_form
 from ifb1.pipeline.policy import load_policy
 from ifb1.pipeline.read import read_scan
@@ -194,8 +194,8 @@ def test_re_export_from_the_record_keeps_14_018(forms, tmp_path):
 
     from click.testing import CliRunner
 
-    from ifb1.pipeline.batch import Progress, run_batch
-    from ifb1.pipeline.batch_cli import export
+    from ifb1.batch import Progress, run_batch
+    from ifb1.commands.batch import export
     from ifb1.records import open_record
 
     path, truth = forms[4]

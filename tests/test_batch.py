@@ -18,15 +18,15 @@ from ifb1.quality.nist import nist_available
 from click.testing import CliRunner
 
 from ifb1.export import parse_transaction
-from ifb1.pipeline.batch import (
+from ifb1.batch import (
     CRASH_ENV,
     ManifestError,
-    form_folder_name,
     list_tray,
     read_manifest,
 )
-from ifb1.pipeline.batch_cli import batch, export
-from ifb1.pipeline.cli import process
+from ifb1.outputs.staging import form_folder_name
+from ifb1.commands.batch import batch, export
+from ifb1.commands.process import process
 from ifb1.records import open_record, verify_chain
 from ifb1.samples.generate import FormOptions, generate_form, save_scan
 
@@ -351,7 +351,7 @@ def test_copy_check_sends_a_copy_marked_original_to_review(scans):
 
 
 def test_form_received_by_another_tool_is_processed_once_without_a_second_receipt(scans, tmp_path):
-    from ifb1.pipeline.batch import Progress, run_batch
+    from ifb1.batch import Progress, run_batch
 
     tray, out, data = tmp_path / "tray", tmp_path / "out", tmp_path / "data"
     tray.mkdir()

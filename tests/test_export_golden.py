@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from ifb1.export import parse_transaction
-from ifb1.pipeline.batch import build_export
+from ifb1.batch import build_export
 from ifb1.pipeline.form import ProcessOptions, process_form
 from ifb1.samples.generate import FormOptions, generate_form, save_scan
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ifb1.pipeline.intake import IntakeError, load_scan, plausible_ppi
+from ifb1.intake.scan import IntakeError, load_scan, plausible_ppi
 
 
 def _page(h=400, w=300, seed=0):
@@ -215,7 +215,7 @@ def test_a_file_holds_one_form_page_and_at_most_a_blank_back(tmp_path, fmt, page
 def test_colour_and_deep_pages_turn_grey_in_strips_exactly_as_whole(tmp_path, monkeypatch):
     import cv2
 
-    from ifb1.pipeline import intake
+    from ifb1.intake import scan as intake
 
     monkeypatch.setattr(intake, "_STRIP_PIXELS", 300 * 7)  # many strips, a short last one
     rng = np.random.default_rng(4)

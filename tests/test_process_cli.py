@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ifb1.pipeline.cli import process, summary_lines
+from ifb1.commands.process import process
+from ifb1.outputs.summary import summary_lines
 from ifb1.pipeline.form import SLAP_POSITIONS, CopyCheck, FormResult, PrintResult
 from ifb1.pipeline.policy import Verdict
 from ifb1.samples.generate import FormOptions, generate_form, save_scan

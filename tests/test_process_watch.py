@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ifb1.pipeline.cli import FolderWatch, process
+from ifb1.commands.process import process
+from ifb1.intake.watch import FolderWatch
 from ifb1.samples.generate import FormOptions, generate_form, save_scan
 
 SEED = 31
@@ -281,7 +282,7 @@ def test_a_scan_with_no_end_yet_is_held_until_written_or_long_unchanged(tmp_path
 
 
 def test_an_empty_file_left_empty_is_reported_rejected(tmp_path, monkeypatch, capsys):
-    from ifb1.pipeline import cli
+    from ifb1.desk.watch import watch_folder
     from ifb1.pipeline.form import ProcessOptions
 
     w = FolderWatch(tmp_path, incomplete_settle_s=0.3)
@@ -297,8 +298,8 @@ def test_an_empty_file_left_empty_is_reported_rejected(tmp_path, monkeypatch, ca
     folder = tmp_path / "scans"
     folder.mkdir()
     threading.Timer(0.2, lambda: (folder / "zero.jpg").write_bytes(b"")).start()
-    tally, _ = cli.watch_folder(folder, options=ProcessOptions(), out_dir=tmp_path / "out", as_json=False,
-                                poll=0.05, max_files=1, idle_exit=20)
+    tally, _ = watch_folder(folder, options=ProcessOptions(), out_dir=tmp_path / "out", as_json=False,
+                            poll=0.05, max_files=1, idle_exit=20)
     assert tally.rejected == 1
     out = capsys.readouterr().out
     assert "REJECTED" in out and "zero.jpg" in out and "empty (0 bytes)" in out, out

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from ifb1.forms import load_layout
-from ifb1.pipeline.cli import process
+from ifb1.commands.process import process
 from ifb1.pipeline.read import read_scan
 from ifb1.pipeline.register import RegistrationError, register
 from ifb1.samples.form import render_blank_form

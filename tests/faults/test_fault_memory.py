@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ifb1.pipeline.intake import DEFAULT_MAX_PIXELS, IntakeError, load_scan
+from ifb1.intake.scan import DEFAULT_MAX_PIXELS, IntakeError, load_scan
 from ifb1.samples.generate import FormOptions, generate_form
 
 PEAK_LIMIT_MB = 400

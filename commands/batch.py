@@ -104,7 +104,8 @@ def batch(tray: Path, out_dir: Path, data_dir: Path, workers: int, is_copy: bool
     import sqlite3
 
     from ifb1.fileio import FORM_OUTPUT_FREE, StorageFault, storage_fault
-    from ifb1.pipeline.batch import BatchError, ManifestError, run_batch, write_json_private
+    from ifb1.batch import BatchError, ManifestError, run_batch
+    from ifb1.fileio import write_json_private
     from ifb1.records import RecordError
 
     if is_copy and manifest is not None:
@@ -154,8 +155,8 @@ def export(data_dir: Path, out_dir: Path, form_ids: tuple[str, ...], force: bool
     import sqlite3
 
     from ifb1.fileio import FORM_OUTPUT_FREE, StorageFault
-    from ifb1.pipeline.batch import export_pending
-    from ifb1.pipeline.cli import ensure_private_dir
+    from ifb1.batch import export_pending
+    from ifb1.fileio import ensure_private_dir
     from ifb1.records import RecordError, default_actor, open_record
 
     policy = _policy(policy_path)
