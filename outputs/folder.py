@@ -147,7 +147,7 @@ def recorded_output_holder(out_dir: Path) -> str | None:
     of its prints that ``ifb1 delete`` does not know of.
     """
     from ifb1.outputs.staging import FORMS, STAGING
-    from ifb1.records.db import DB_FILE
+    from ifb1.records.schema import DB_FILE
 
     here = Path(os.path.realpath(out_dir))
     for folder in (here, *here.parents):

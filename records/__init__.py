@@ -13,23 +13,16 @@ Only this package's modules touch the database; nothing here imports numpy.
 """
 
 from ifb1.records.audit import AuditReport, load_audit_key, verify_chain
-from ifb1.records.db import (
+from ifb1.records.db import Record, open_record
+from ifb1.records.rows import Artefact, Deletion, Event, FormRow, PrintEntry, default_actor, system_actor
+from ifb1.records.schema import (
     ANNOTATION_CODES,
-    Artefact,
-    Deletion,
     DuplicateScanError,
-    Event,
-    FormRow,
     PathOutsideRootsError,
-    PrintEntry,
-    Record,
     RecordBusyError,
     RecordError,
     ScanPathTakenError,
     SchemaTooNewError,
-    default_actor,
-    open_record,
-    system_actor,
 )
 from ifb1.records.delete import DeletionOutcome, DeletionReport, case_note, delete_unsuitable
 

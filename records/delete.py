@@ -42,7 +42,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ifb1.records.db import VERDICT_UNSUITABLE, Artefact, FormRow, Record, RecordError
+from ifb1.records.db import Record
+from ifb1.records.rows import Artefact, FormRow
+from ifb1.records.schema import VERDICT_UNSUITABLE, RecordError
 
 
 @dataclass(frozen=True)
