@@ -15,7 +15,7 @@ from ifb1 import __version__
 # name -> "module:attribute" of a click command; loaded lazily.
 SUBCOMMANDS: dict[str, str] = {
     "samples": "ifb1.commands.samples:samples",
-    "quality": "ifb1.quality.cli:quality",
+    "quality": "ifb1.commands.quality:quality",
     "delete": "ifb1.commands.records:delete",
     "audit": "ifb1.commands.records:audit",
     "process": "ifb1.commands.process:process",

@@ -50,6 +50,10 @@ class FingerprintImage:
         The source ppi when the image was resampled to 500 ppi, else None.
     file_ppi : float or None
         The resolution recorded in the file, if any (even when not believed).
+    quantized : bool
+        Whether the file was not 8-bit grey and was converted to it (colour, palette,
+        bilevel, 16-bit or float samples); NFIQ 2's ``nfiq2`` tool reports the same
+        as its ``Quantized`` column.
     """
 
     source: str
@@ -58,6 +62,7 @@ class FingerprintImage:
     ppi_source: str
     resampled_from: float | None
     file_ppi: float | None
+    quantized: bool = False
 
 
 def _to_u8(arr: np.ndarray) -> np.ndarray:
@@ -89,12 +94,15 @@ def _read_wsq(data: bytes, name: str) -> tuple[np.ndarray, float | None]:
     return img, (float(ppi) if ppi and ppi > 0 else None)
 
 
-def _read_pillow(path: Path, name: str) -> tuple[np.ndarray, float | None]:
+def _read_pillow(data: bytes, name: str) -> tuple[np.ndarray, float | None, bool]:
+    import io
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(data)) as im:
             dpi = im.info.get("dpi")
+            quantized = im.mode != "L"
             if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
                 arr = _to_u8(np.asarray(im))
             else:
@@ -116,7 +124,33 @@ def _read_pillow(path: Path, name: str) -> tuple[np.ndarray, float | None]:
             if abs(x - y) > 0.01 * max(x, y):
                 raise ImageReadError(f"{name}: different horizontal and vertical resolutions ({x:g} x {y:g} ppi)")
             ppi = x
-    return arr, ppi
+    return arr, ppi, quantized
+
+
+def read_image_bytes(path: str | Path, *, name: str | None = None) -> bytes:
+    """The bytes of an image file, with :func:`read_fingerprint`'s errors.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    name : str, optional
+        How the messages name it (default: ``path`` as given).
+
+    Raises
+    ------
+    ImageReadError
+        If the file is missing, a directory or unreadable (the message names the file).
+    """
+    name = str(path) if name is None else name
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError as exc:
+        raise ImageReadError(f"{name}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise ImageReadError(f"{name}: is a directory, not an image") from exc
+    except OSError as exc:
+        raise ImageReadError(f"{name}: cannot read ({exc.strerror or exc})") from exc
 
 
 def read_fingerprint(path: str | Path, *, ppi: float | None = None) -> FingerprintImage:
@@ -138,26 +172,42 @@ def read_fingerprint(path: str | Path, *, ppi: float | None = None) -> Fingerpri
     ImageReadError
         If the file is missing, unreadable, empty or corrupt (the message names the file).
     """
-    from ifb1.quality.resample import TARGET_PPI, resample_to_500
-
-    p = Path(path)
     name = str(path)
     if ppi is not None and not ppi > 0:
         raise ImageReadError(f"{name}: ppi must be positive, got {ppi}")
-    try:
-        with p.open("rb") as fh:
-            head = fh.read(2)
-            data = head + fh.read() if head == _WSQ_MAGIC else None
-    except FileNotFoundError as exc:
-        raise ImageReadError(f"{name}: no such file") from exc
-    except IsADirectoryError as exc:
-        raise ImageReadError(f"{name}: is a directory, not an image") from exc
-    except OSError as exc:
-        raise ImageReadError(f"{name}: cannot read ({exc.strerror or exc})") from exc
-    if data is not None:
+    return decode_fingerprint(read_image_bytes(path, name=name), name=name, ppi=ppi)
+
+
+def decode_fingerprint(data: bytes, *, name: str, ppi: float | None = None) -> FingerprintImage:
+    """:func:`read_fingerprint` on the bytes of a file already read (or sent by another machine).
+
+    Parameters
+    ----------
+    data : bytes
+        The file's content.
+    name : str
+        The file's name, for :attr:`FingerprintImage.source` and the messages.
+    ppi : float, optional
+        Resolution of the file, overriding its metadata.
+
+    Returns
+    -------
+    FingerprintImage
+
+    Raises
+    ------
+    ImageReadError
+        If the bytes are not a readable, non-empty image (the message names the file).
+    """
+    from ifb1.quality.resample import TARGET_PPI, resample_to_500
+
+    if ppi is not None and not ppi > 0:
+        raise ImageReadError(f"{name}: ppi must be positive, got {ppi}")
+    if data[:2] == _WSQ_MAGIC:
         img, file_ppi = _read_wsq(data, name)
+        quantized = False  # WSQ is 8-bit grey by definition
     else:
-        img, file_ppi = _read_pillow(p, name)
+        img, file_ppi, quantized = _read_pillow(data, name)
     if img.ndim != 2 or img.size == 0:
         raise ImageReadError(f"{name}: empty image")
 
@@ -180,4 +230,4 @@ def read_fingerprint(path: str | Path, *, ppi: float | None = None) -> Fingerpri
         resampled = used
     if min(out.shape) < 1:
         raise ImageReadError(f"{name}: image too small after resampling to {TARGET_PPI} ppi")
-    return FingerprintImage(name, np.ascontiguousarray(out), used, how, resampled, file_ppi)
+    return FingerprintImage(name, np.ascontiguousarray(out), used, how, resampled, file_ppi, quantized)

@@ -214,7 +214,7 @@ def test_quality_command_with_the_nist_scorer(tmp_path):
     import cv2
     from click.testing import CliRunner
 
-    from ifb1.quality.cli import quality
+    from ifb1.commands.quality import quality
 
     path = tmp_path / "print.png"
     cv2.imwrite(str(path), _box(_print()).crop)
