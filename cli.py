@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, str] = {
     "process": "ifb1.pipeline.cli:process",
     "batch": "ifb1.pipeline.batch_cli:batch",
     "export": "ifb1.pipeline.batch_cli:export",
+    "report": "ifb1.commands.report:report",
 }
 
 
