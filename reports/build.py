@@ -29,7 +29,7 @@ FIGURES_JSON = "report.json"
 INDEX = "index.html"
 PDF_DIR = "pdf"
 #: Problems per force page with example pictures, and pictures per problem.
-EXAMPLE_PROBLEMS = 4
+EXAMPLE_PROBLEMS = 3
 EXAMPLES_PER_PROBLEM = 4
 # Only names this module writes are ever removed as stale.
 _OURS = re.compile(r"^(index|force-[a-z0-9-]+)\.(html|pdf)$|^report\.json$")
@@ -248,30 +248,41 @@ def write_reports(
     nat = figures.national
     ranked_total = sum(1 for g in figures.groups if g.recorded)
     page_examples: dict[str, dict[str, int]] = {}
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for g in chosen:
-            thumbs: dict[str, tuple] = {}
-            g_skipped = 0
-            for code in wanted.get(g.slug, ()):
-                thumbs[code], k = pick_examples(g.examples[code], live, limit=EXAMPLES_PER_PROBLEM, pool=pool)
-                g_skipped += k
-            shown += sum(len(v) for v in thumbs.values())
-            skipped += g_skipped
-            page_examples[g.slug] = {c: len(v) for c, v in thumbs.items() if v}
-            page = html.force_page(
-                figures, g,
-                hands=hands_svg(g.positions, threshold=figures.threshold, title=f"{g.name}: print quality by finger"),
-                trend=charts.trend_svg(g, nat, name=f"{g.slug}-trend"),
-                fingers=charts.fingers_svg(g.positions, nat.positions, threshold=figures.threshold,
-                                           force_name=g.name if g.recorded else "No force",
-                                           name=f"{g.slug}-fingers"),
-                thumbs=thumbs, skipped=g_skipped, generated=generated, ranked_total=ranked_total)
-            written[f"{g.slug}.html"] = page.encode("utf-8")
-            pages[g.name if g.recorded else "force not recorded"] = out / f"{g.slug}.html"
+    # The pictures are decoded on two threads (OpenCV releases the GIL) while this one draws the charts.
+    with ThreadPoolExecutor(max_workers=2) as pool, ThreadPoolExecutor(max_workers=1) as boss:
+        picking = boss.submit(
+            pick_examples, {(g.slug, code): g.examples[code] for g in chosen for code in wanted.get(g.slug, ())},
+            live, limit=EXAMPLES_PER_PROBLEM, pool=pool)
+        trend = charts.TrendChart(figures.months, nat)
+        try:
+            trends = {g.slug: trend.svg(g, name=f"{g.slug}-trend") for g in chosen}
+            national_trend = trend.svg(nat, name="national-trend")
+        finally:
+            trend.close()
+        picked = picking.result()
+    for g in chosen:
+        thumbs: dict[str, tuple] = {}
+        g_skipped = 0
+        for code in wanted.get(g.slug, ()):
+            thumbs[code], k = picked[(g.slug, code)]
+            g_skipped += k
+        shown += sum(len(v) for v in thumbs.values())
+        skipped += g_skipped
+        page_examples[g.slug] = {c: len(v) for c, v in thumbs.items() if v}
+        page = html.force_page(
+            figures, g,
+            hands=hands_svg(g.positions, threshold=figures.threshold, title=f"{g.name}: print quality by finger"),
+            trend=trends[g.slug],
+            fingers=charts.fingers_svg(g.positions, nat.positions, threshold=figures.threshold,
+                                       force_name=g.name if g.recorded else "No force",
+                                       name=f"{g.slug}-fingers"),
+            thumbs=thumbs, skipped=g_skipped, generated=generated, ranked_total=ranked_total)
+        written[f"{g.slug}.html"] = page.encode("utf-8")
+        pages[g.name if g.recorded else "force not recorded"] = out / f"{g.slug}.html"
     index = html.overview_page(
         figures, pages={g.slug for g in chosen},
         hands=hands_svg(nat.positions, threshold=figures.threshold, title="All forces: print quality by finger"),
-        trend=charts.trend_svg(nat, nat, name="national-trend"), generated=generated)
+        trend=national_trend, generated=generated)
     written[INDEX] = index.encode("utf-8")
 
     json_path = None

@@ -8,7 +8,6 @@ gone, and a file that cannot be read is skipped and counted, never an error.
 from __future__ import annotations
 
 import base64
-import io
 import os
 import stat
 from dataclasses import dataclass
@@ -37,26 +36,31 @@ class Thumbnail:
 def thumbnail_uri(path: str, *, size: int = THUMB_PX) -> tuple[str, int, int]:
     """A greyscale JPEG thumbnail of an image file as a ``data:`` URI, with its width and height.
 
+    OpenCV decodes, shrinks (area averaging: no aliasing of the ridges) and encodes, releasing
+    the GIL, so several thumbnails are made at once on threads.
+
     Raises
     ------
     OSError, ValueError
         When the file is missing, not a regular file (a symlink is refused) or not an image.
     """
-    from PIL import Image
+    import cv2
 
     st = os.lstat(path)
     if not stat.S_ISREG(st.st_mode):
         raise OSError(f"{path}: not a regular file")
-    with Image.open(path) as im:
-        im.load()
-        grey = im.convert("L")
-    factor = max(1, min(grey.size) // (2 * size))
-    if factor > 1:
-        grey = grey.reduce(factor)  # cheap box shrink first, then a good filter for the last step
-    grey.thumbnail((size, size), Image.Resampling.LANCZOS)
-    buf = io.BytesIO()
-    grey.save(buf, format="JPEG", quality=THUMB_QUALITY, optimize=True)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), grey.width, grey.height
+    grey = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    if grey is None or grey.size == 0:
+        raise ValueError(f"{path}: not an image OpenCV can read")
+    h, w = grey.shape
+    scale = min(1.0, size / max(h, w))
+    if scale < 1.0:
+        w, h = max(1, round(w * scale)), max(1, round(h * scale))
+        grey = cv2.resize(grey, (w, h), interpolation=cv2.INTER_AREA)
+    ok, jpeg = cv2.imencode(".jpg", grey, [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
+    if not ok:
+        raise ValueError(f"{path}: the thumbnail could not be encoded")
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode("ascii"), w, h
 
 
 def resolved(path: str) -> str:
@@ -65,56 +69,64 @@ def resolved(path: str) -> str:
 
 
 def _try_thumbnail(path: str) -> tuple[str, int, int] | None:
-    from PIL import Image, UnidentifiedImageError
-
     try:
         return thumbnail_uri(path)
-    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
+    except (OSError, ValueError):
         return None
 
 
-def pick_examples(candidates: tuple[ExampleCandidate, ...], live: dict[int, set[str]], *, limit: int,
-                  pool=None) -> tuple[tuple[Thumbnail, ...], int]:
-    """Up to ``limit`` thumbnails from ``candidates`` (worst first), and how many were skipped.
+def pick_examples(wanted: dict, live: dict[int, set[str]], *, limit: int, pool=None) -> dict:
+    """Up to ``limit`` thumbnails for each list of candidates, and how many candidates were skipped.
 
     Parameters
     ----------
-    candidates : tuple of ExampleCandidate
-        In order of preference.
+    wanted : dict
+        Any key (a force and a problem) -> tuple of :class:`ExampleCandidate`, in order of preference.
     live : dict
         Form key -> crop files registered now (:func:`ifb1.records.queries.live_crops`).
     limit : int
-        Thumbnails wanted.
+        Thumbnails wanted per key.
     pool : concurrent.futures.Executor, optional
-        Decodes several crops at once (Pillow releases the GIL while decoding).
+        Decodes several crops at once (OpenCV releases the GIL): the first
+        choices of every key are decoded together, then replacements for those that failed.
 
     Returns
     -------
-    (thumbnails, skipped)
-        ``skipped`` counts the candidates looked at whose crop is no longer
-        registered to its form (deleted) or whose file is missing or unreadable.
+    dict
+        Key -> ``(thumbnails, skipped)``; ``skipped`` counts the candidates passed over because
+        their crop is no longer registered to their form (deleted) or their file is missing or
+        unreadable.
     """
-    out: list[Thumbnail] = []
-    skipped = 0
-    rest = iter(candidates)
-    while len(out) < limit:
-        batch: list[tuple[ExampleCandidate, str]] = []
-        for c in rest:
-            path = resolved(c.crop_path)
-            if path in live.get(c.form_key, ()):
-                batch.append((c, path))
-            else:
-                skipped += 1
-            if len(batch) >= limit - len(out):
-                break
-        if not batch:
-            break
-        paths = [p for _, p in batch]
+    state = {}
+    for key, candidates in wanted.items():
+        state[key] = {"rest": iter(candidates), "out": [], "skipped": 0}
+
+    def next_batch() -> list[tuple[object, ExampleCandidate, str]]:
+        jobs = []
+        for key, st in state.items():
+            need = limit - len(st["out"])
+            taken = 0
+            for c in st["rest"] if need > 0 else ():
+                path = resolved(c.crop_path)
+                if path in live.get(c.form_key, ()):
+                    jobs.append((key, c, path))
+                    taken += 1
+                else:
+                    st["skipped"] += 1
+                if taken >= need:
+                    break
+        return jobs
+
+    jobs = next_batch()
+    while jobs:
+        paths = [p for _, _, p in jobs]
         results = list(pool.map(_try_thumbnail, paths)) if pool is not None else [_try_thumbnail(p) for p in paths]
-        for (c, _), r in zip(batch, results):
+        for (key, c, _), r in zip(jobs, results):
+            st = state[key]
             if r is None:
-                skipped += 1
+                st["skipped"] += 1
                 continue
             uri, w, h = r
-            out.append(Thumbnail(c.position, POSITION_NAMES[c.position], c.quality, c.month, uri, w, h))
-    return tuple(out), skipped
+            st["out"].append(Thumbnail(c.position, POSITION_NAMES[c.position], c.quality, c.month, uri, w, h))
+        jobs = next_batch()
+    return {key: (tuple(st["out"]), st["skipped"]) for key, st in state.items()}

@@ -241,8 +241,8 @@ def force_page(fig: ReportFigures, g: GroupFigures, *, hands: str, trend: str, f
     )
     compare = (
         f'<section class="page" id="fingers"><h2>Finger by finger, beside all forces</h2>'
-        f'<div class="two"><figure>{fingers}<figcaption>Median score per finger: this force (dot) and all forces '
-        f'(grey bar).</figcaption></figure>{fingers_table(g, nat, threshold=t)}</div></section>'
+        f'<figure class="fingers">{fingers}<figcaption>Median score per finger: this force (dot) and all forces '
+        f'(grey bar).</figcaption></figure>{fingers_table(g, nat, threshold=t)}</section>'
     )
     sections = [summary, problems, compare]
     ex = examples_section(g, thumbs, skipped, threshold=t)

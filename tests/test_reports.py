@@ -272,7 +272,7 @@ def test_examples_skip_deleted_forms_and_missing_files(synthetic, tmp_path):
         with open_record(root / "data", readonly=True) as rec:
             live = live_crops(rec, {c.form_key for c in cands})
         assert deleted.form_key not in live
-        thumbs, skipped = pick_examples(tuple(cands), live, limit=10)
+        thumbs, skipped = pick_examples({"k": tuple(cands)}, live, limit=10)["k"]
     finally:
         shutil.copy(spare, gone)
     n_deleted = sum(1 for c in cands if c.form_key == deleted.form_key)
