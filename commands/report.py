@@ -42,6 +42,9 @@ def report(data_dir: Path, out_dir: Path, date_from: str | None, date_to: str | 
     self-contained HTML in OUT; with --pdf also as PDFs, with --json the
     figures as JSON.
     """
+    import sqlite3
+
+    from ifb1.fileio import storage_fault
     from ifb1.records import RecordError
     from ifb1.reports import ReportError, parse_day, write_reports
     from ifb1.reports.pdf import PdfError
@@ -55,6 +58,12 @@ def report(data_dir: Path, out_dir: Path, date_from: str | None, date_to: str | 
         )
     except (ReportError, RecordError, PdfError) as exc:
         raise _Unusable(str(exc)) from exc
+    except sqlite3.Error as exc:
+        raise _Unusable(f"{data_dir}: the record cannot be read ({exc})") from exc
+    except OSError as exc:
+        fault = storage_fault(exc, out_dir, 1_000_000)
+        where = exc.filename or out_dir
+        raise _Unusable(str(fault) if fault else f"{where}: cannot write the report ({exc.strerror or exc})") from exc
     if as_json and outcome.json_path is not None:
         click.echo(outcome.json_path.read_text(encoding="utf-8"), nl=False)
     else:

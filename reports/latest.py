@@ -32,6 +32,13 @@ class LatestReport:
     pages: int
     pdfs: int
 
+    def to_dict(self) -> dict:
+        """For a JSON summary (``ifb1 batch --json-summary``)."""
+        return {"index": str(self.index), "generated_utc": self.generated_utc, "forms": self.forms,
+                "received_from": self.received_from, "received_to": self.received_to,
+                "first_month": self.first_month, "last_month": self.last_month, "pages": self.pages,
+                "pdfs": self.pdfs}
+
     def made_before(self, moment_utc: str) -> bool:
         """Whether the report is older than ``moment_utc`` (ISO 8601 UTC, e.g. a batch's start)."""
         return _when(self.generated_utc) < _when(moment_utc)
@@ -62,7 +69,7 @@ def _read(folder: Path) -> LatestReport | None:
         return None
 
 
-def latest_reports(folder: str | os.PathLike[str], *, depth: int = 2) -> LatestReport | None:
+def latest_reports(folder: str | os.PathLike[str], *, depth: int = 1) -> LatestReport | None:
     """The newest report under ``folder`` (itself and subfolders down to ``depth``), or None.
 
     Parameters
@@ -71,7 +78,8 @@ def latest_reports(folder: str | os.PathLike[str], *, depth: int = 2) -> LatestR
         E.g. a batch's output folder; ``ifb1 report --out OUT/reports`` puts a report where
         this finds it.
     depth : int
-        How many folder levels below ``folder`` are looked at (symlinked folders are not followed).
+        How many folder levels below ``folder`` are looked at (symlinked folders are not followed);
+        1 finds ``OUT/reports`` without walking a batch's ``OUT/forms``.
     """
     root = Path(folder)
     found: list[LatestReport] = []

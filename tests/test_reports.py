@@ -293,6 +293,7 @@ def test_latest_reports_for_the_batch_summary(synthetic, tmp_path):
     line = reports_summary_line(out)
     assert str(r.index) in line and "2025-01 to 2025-04" in line and "made before" not in line
     assert "made before this batch" in reports_summary_line(out, since_utc="2999-01-01T00:00:00Z")
+    assert json.loads(json.dumps(r.to_dict()))["index"] == str(r.index)
 
 
 def test_report_help_does_not_import_numpy():
