@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, str] = {
     "process": "ifb1.commands.process:process",
     "batch": "ifb1.commands.batch:batch",
     "export": "ifb1.commands.batch:export",
+    "report": "ifb1.commands.report:report",
 }
 
 

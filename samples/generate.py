@@ -95,6 +95,10 @@ class FormOptions:
         Chance of a pen stroke or scuff across the barcode.
     ridge_count_rate : float
         Chance per loop or whorl rolled print of a hand-written ridge count beside it.
+    damage_kinds : tuple of str
+        Kinds of ink damage a fair or poor print may have (``"over_ink"``, ``"under_ink"``,
+        ``"smudge"``, ``"partial"``, ``"crease"``; :func:`ifb1.samples.ink.random_damage`):
+        a force with one habitual fault. Empty: every kind.
     copy_degradation : tuple of float
         Range of a copy's degradation strength (0 mild .. 1 severe).
     print_compression : tuple of float
@@ -121,6 +125,7 @@ class FormOptions:
     overrun_rate: float = 0.12
     barcode_damage_rate: float = 0.03
     ridge_count_rate: float = 0.5
+    damage_kinds: tuple[str, ...] = ()
     copy_degradation: tuple[float, float] = (0.0, 1.0)
     print_compression: tuple[float, float] = (8.0, 16.0)
     clean: bool = False
@@ -409,7 +414,7 @@ def generate_form(seed: int, index: int, *, options: FormOptions = FormOptions()
             imp = plain_impression(masters[fingers[0] - 1], r_fp)
         else:
             imp = slap_impression([masters[f - 1] for f in fingers], r_fp, hand="right" if pos == 13 else "left")
-        damage = random_damage(r_fp, quality=q)
+        damage = random_damage(r_fp, quality=q, kinds=tuple(options.damage_kinds))
         inked = ink_print(imp, r_fp, damage=damage)
         step = float(r_fp.uniform(*options.print_compression))
         dens, mask = compression_loss(inked.density, step), inked.mask

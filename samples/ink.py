@@ -112,7 +112,7 @@ class InkedPrint:
     damage: Damage = Damage()
 
 
-def random_damage(rng: np.random.Generator, *, quality: str) -> Damage:
+def random_damage(rng: np.random.Generator, *, quality: str, kinds: tuple[str, ...] = ()) -> Damage:
     """Draw damage severities for a print of the given overall quality.
 
     ``"good"``: each kind absent or slight (< 0.15); ``"fair"``: one or two kinds moderate
@@ -124,6 +124,10 @@ def random_damage(rng: np.random.Generator, *, quality: str) -> Damage:
         Drives the draw.
     quality : str
         One of ``"good"``, ``"fair"``, ``"poor"``.
+    kinds : tuple of str
+        Restrict the moderate and severe faults to these kinds (names of :class:`Damage`'s
+        fields), keeping their usual relative chances: a force that always over-inks, say.
+        Empty: every kind. The random draws are the same either way.
 
     Returns
     -------
@@ -131,25 +135,36 @@ def random_damage(rng: np.random.Generator, *, quality: str) -> Damage:
     """
     if quality not in QUALITIES:
         raise ValueError(f"quality must be one of {QUALITIES}, got {quality!r}")
+    unknown = [k for k in kinds if k not in _KINDS]
+    if unknown:
+        raise ValueError(f"damage kinds must be among {_KINDS}, got {unknown}")
     sev = np.zeros(len(_KINDS))
     slight = rng.uniform(0.0, 0.15, size=len(_KINDS)) * (rng.random(len(_KINDS)) < 0.35)
     order = rng.permutation(len(_KINDS))
     # Over- and under-inking are the commonest faults, partial prints the rarest.
     weights = np.array([0.28, 0.28, 0.16, 0.12, 0.16])
+    allowed = np.array([not kinds or k in kinds for k in _KINDS])
+    if kinds:
+        weights = np.where(allowed, weights, 0.0) / weights[allowed].sum()
     main = int(rng.choice(len(_KINDS), p=weights))
-    second = int(order[0] if order[0] != main else order[1])
+    others = [int(k) for k in order if k != main and allowed[k]]
+    second = others[0] if others else None
     if quality == "good":
         sev = slight
     elif quality == "fair":
         sev = slight
         sev[main] = rng.uniform(0.25, 0.55)
         if rng.random() < 0.4:
-            sev[second] = max(sev[second], rng.uniform(0.2, 0.4))
+            extra = rng.uniform(0.2, 0.4)
+            if second is not None:
+                sev[second] = max(sev[second], extra)
     else:
         sev = slight
         sev[main] = rng.uniform(0.65, 1.0)
         if rng.random() < 0.5:
-            sev[second] = max(sev[second], rng.uniform(0.3, 0.6))
+            extra = rng.uniform(0.3, 0.6)
+            if second is not None:
+                sev[second] = max(sev[second], extra)
     if sev[0] > 0 and sev[1] > 0:  # a print is not both over- and under-inked
         sev[0 if sev[0] < sev[1] else 1] = 0.0
     return Damage(**{k: float(round(v, 3)) for k, v in zip(_KINDS, sev)})
