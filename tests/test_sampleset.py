@@ -293,6 +293,13 @@ def test_dask_local_cluster_equals_local_run(sample_set, reference_csv, tmp_path
         s = run_sampleset([str(sample_set)], csv_path=shipped,
                           options=SampleSetOptions(scheduler=addr, ship_files=True))
         assert s.scored == 5 and shipped.read_bytes() == reference_csv
+        # The engine on the cluster: several items a task, one failing item does not lose the others.
+        from distributed import Client
+
+        with Client(addr, set_as_default=False) as c:
+            got = list(map_ordered(format_double, [1.5, "x", 2.0, 0.0, 3.25], client=c, batch=2,
+                                   on_error=lambda item, exc: type(exc).__name__))
+        assert got == ["1.50000", "ValueError", "2", "0", "3.25000"]
         # Workers that do not see the files are told so before anything is scored.
         gone = tmp_path / "gone"
         gone.mkdir()
