@@ -30,6 +30,7 @@ installed package): ``spawn`` and Dask pickle it by reference.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -99,6 +100,49 @@ def init_worker(parent_pid: int) -> None:
 
 _DASK_READY = False
 
+# glibc mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
+@contextlib.contextmanager
+def _heap_for_arrays() -> Iterator[None]:
+    """During one task: let glibc reuse freed array memory; afterwards, Dask's settings and a trim.
+
+    A Dask nanny starts its workers with ``MALLOC_TRIM_THRESHOLD_=65536``
+    (``distributed.nanny.pre-spawn-environ``) so that freed memory goes back to the
+    system at once. Setting it also turns off glibc's sliding mmap threshold, so every
+    array over 128 KiB is a fresh ``mmap`` whose pages fault in again: measured on
+    ifb1's fast scorer, 15-25 % more CPU a print than in a plain process. For the time
+    of our task only, arrays up to 32 MiB come from the heap and it is not trimmed;
+    then the worker's own values are put back and the heap is trimmed
+    (``malloc_trim``), so the worker holds no more memory between tasks than Dask
+    intends. Nothing changes where the variable is not set, or without glibc.
+    """
+    trim = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    libc = None
+    if trim is not None and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None)
+            libc.mallopt, libc.malloc_trim  # noqa: B018  glibc only (not musl)
+            trim_value = int(trim)
+            mmap_value = int(os.environ.get("MALLOC_MMAP_THRESHOLD_", 128 * 1024))
+        except (OSError, AttributeError, ValueError):
+            libc = None
+    if libc is None:
+        yield
+        return
+    libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # glibc's maximum on 64-bit
+    libc.mallopt(_M_TRIM_THRESHOLD, 256 << 20)
+    try:
+        yield
+    finally:
+        libc.mallopt(_M_TRIM_THRESHOLD, trim_value)
+        libc.mallopt(_M_MMAP_THRESHOLD, mmap_value)
+        libc.malloc_trim(0)
+
 
 def _on_dask_worker(fn: Callable[[T], R], items: list[T]) -> list[tuple[bool, Any]]:
     """Run ``fn`` on each of ``items`` on a Dask worker: ``(True, result)`` or ``(False, exception)`` each.
@@ -113,11 +157,12 @@ def _on_dask_worker(fn: Callable[[T], R], items: list[T]) -> list[tuple[bool, An
         _one_thread()
         _DASK_READY = True
     out: list[tuple[bool, Any]] = []
-    for item in items:
-        try:
-            out.append((True, fn(item)))
-        except Exception as exc:
-            out.append((False, exc))
+    with _heap_for_arrays():
+        for item in items:
+            try:
+                out.append((True, fn(item)))
+            except Exception as exc:
+                out.append((False, exc))
     return out
 
 
@@ -248,6 +293,11 @@ def _pool(fn, items, workers, budget: _Budget, on_error) -> Iterator[tuple[int, 
 def _dask(fn, items, client, budget: _Budget, on_error, batch: int) -> Iterator[tuple[int, Any]]:
     from distributed import as_completed
 
+    try:
+        remaining = len(items)  # known: the last tasks are made smaller, so no worker idles at the end
+    except TypeError:
+        remaining = None
+    threads = sum(client.nthreads().values()) or 1
     run = uuid.uuid4().hex[:12]
     source = iter(enumerate(items))
     futures = as_completed(loop=client.loop)
@@ -259,8 +309,11 @@ def _dask(fn, items, client, budget: _Budget, on_error, batch: int) -> Iterator[
         # A task holds up to `batch` items; a partial one only at the end, or when nothing is in flight.
         while not exhausted and (budget.window - (budget.taken - budget.released) >= batch
                                  or (not meta and budget.room())):
+            size = batch
+            if remaining is not None:
+                size = max(1, min(batch, -(-(remaining - budget.taken) // (2 * threads))))
             chunk: list[tuple[int, Any]] = []
-            while len(chunk) < batch and budget.room():
+            while len(chunk) < size and budget.room():
                 try:
                     chunk.append(next(source))
                 except StopIteration:
@@ -329,7 +382,8 @@ def map_unordered(fn: Callable[[T], R], items: Iterable[T], *, workers: int = 1,
     fn : callable
         A module-level function of an installed package (pickled by reference).
     items : iterable
-        Picklable items; consumed lazily, at most ``window`` ahead.
+        Picklable items; consumed lazily, at most ``window`` ahead. When it has a length,
+        the last Dask tasks hold fewer items (the work ends evenly on every worker).
     workers : int
         Processes on this machine; 1 runs in this process. Ignored with ``client``.
     client : distributed.Client, optional

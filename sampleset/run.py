@@ -126,19 +126,28 @@ def _histogram(scores: list[int]) -> tuple[int, ...]:
     return tuple(h)
 
 
-def _tasks(files: list[str], options: SampleSetOptions) -> Iterator[ScoreTask]:
-    """One task per file, built as the engine pulls them (shipped bytes read just in time)."""
-    remote = options.scheduler is not None
-    for f in files:
-        read_path = os.path.abspath(f) if remote else f
-        data = None
-        if remote and options.ship_files:
-            try:
-                with open(f, "rb") as fh:
-                    data = fh.read()
-            except OSError:
-                data = None  # the worker tries the path and reports why it cannot be read
-        yield ScoreTask(f, read_path, data, options.ppi, options.scorer)
+class _Tasks:
+    """One task per file, built as the engine pulls them (shipped bytes read just in time); sized."""
+
+    def __init__(self, files: list[str], options: SampleSetOptions, *, remote: bool):
+        self.files = files
+        self.options = options
+        self.remote = remote  # on a cluster: absolute paths, or the bytes with ship_files
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __iter__(self) -> Iterator[ScoreTask]:
+        remote = self.remote
+        for f in self.files:
+            data = None
+            if remote and self.options.ship_files:
+                try:
+                    with open(f, "rb") as fh:
+                        data = fh.read()
+                except OSError:
+                    data = None  # the worker tries the path and reports why it cannot be read
+            yield ScoreTask(f, os.path.abspath(f) if remote else f, data, self.options.ppi, self.options.scorer)
 
 
 def worker_check(scorer: str, probe: str | None) -> dict[str, Any]:
@@ -305,7 +314,7 @@ def run_sampleset(paths: list[str] | tuple[str, ...], *, options: SampleSetOptio
                 limit_threads_here()
         bar = progress(len(todo)) if progress is not None and todo else None
         batch = options.dask_batch or DASK_BATCH.get(options.scorer, 1)
-        results = map_ordered(score_task, _tasks(todo, options), workers=options.workers, client=use_client,
+        results = map_ordered(score_task, _Tasks(todo, options, remote=use_client is not None), workers=options.workers, client=use_client,
                               window=options.window, on_error=failed_task, batch=batch)
         try:
             for r in results:
