@@ -125,6 +125,7 @@ def quality(images: tuple[str, ...], as_json: bool, ppi: float | None, scorer: s
         return Progress(total, stream=sys.stderr, tty=sys.stderr.isatty())
 
     from ifb1.fileio import StorageFault
+    from ifb1.sampleset.engine import WorkersDoNotStart
     from ifb1.sampleset.listing import ListingError
     from ifb1.sampleset.nfiq2csv import CsvError
     from ifb1.sampleset.run import ClusterError
@@ -132,7 +133,7 @@ def quality(images: tuple[str, ...], as_json: bool, ppi: float | None, scorer: s
     try:
         s = run_sampleset(images, options=options, csv_path=csv_path, on_result=on_result,
                           progress=make_bar if progress else None)
-    except (ListingError, CsvError, ClusterError, StorageFault) as exc:
+    except (ListingError, CsvError, ClusterError, StorageFault, WorkersDoNotStart) as exc:
         _fail(str(exc))
         return
     if s.files == 0:
