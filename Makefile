@@ -26,9 +26,10 @@ demo: $(STAMP)
 	$(BIN)/ifb1 process demo-out/tray/form_0001.jpg --out demo-out/process
 	$(BIN)/ifb1 delete --data demo-out/data
 	$(BIN)/ifb1 audit verify --data demo-out/data
+	$(BIN)/ifb1 report --data demo-out/data --out demo-out/reports
 	$(BIN)/ifb1 samples make --out demo-out/generated --count 2 --seed 1 --ppi 300
 	@echo "Demo output in demo-out/: out/exports/*.an2 (ANSI/NIST-ITL), out/forms/*/ (500 ppi prints, preview, result.json),"
-	@echo "data/ (case record and audit log), summary.json (the morning report), generated/ (new synthetic scans with truth)"
+	@echo "data/ (case record and audit log), summary.json (the morning summary), reports/ (quality reports per force), generated/ (new synthetic scans with truth)"
 
 test: $(STAMP)
 	$(BIN)/lint-imports --no-cache
